@@ -1,0 +1,21 @@
+# llama-batched-bench study: build llama.cpp, make the models, run one job per combination,
+# collect every result into results/<experiment>/runs.parquet.
+from snakemake.utils import min_version
+
+min_version("9.0.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/build.smk"
+include: "rules/models.smk"
+include: "rules/bench.smk"
+include: "rules/collect.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

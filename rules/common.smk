@@ -1,0 +1,116 @@
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+from snakemake.utils import validate
+
+try:
+    from batchbench import UserError
+    from batchbench.study import Study, spec_json
+except ImportError as err:
+    raise WorkflowError(
+        f"the workflow's Python package is missing ({err}): run `pip install -r requirements.txt`"
+    )
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+try:
+    STUDY = Study(config, Path(workflow.basedir))
+except UserError as err:
+    raise WorkflowError(f"config error: {err}") from None
+
+CACHE = STUDY.cache_dir
+JOBS = {job.relpath(): job for job in STUDY.jobs}
+if not getattr(workflow, "remote_exec", False):
+    logger.info(STUDY.summary())
+
+
+def one_of(names):
+    """A wildcard regex matching exactly these values (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+wildcard_constraints:
+    experiment=re.escape(STUDY.experiment),
+    model=one_of(m.dir for m in STUDY.models),
+    build=one_of(b.dir for b in STUDY.builds),
+    opts=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*",
+    pp=r"\d+",
+    tg=r"\d+",
+    b=r"\d+",
+    rep=r"\d+",
+    build_key=r"[0-9a-f]{16}",
+    model_key=r"[0-9a-f]{16}",
+
+
+def get_final_output():
+    results = Path("results") / STUDY.experiment
+    return [str(results / "runs.parquet"), str(results / "plan.tsv")]
+
+
+def bench_outputs(wildcards):
+    """Every job's record, in the interleaved order the grid was expanded in."""
+    return [f"results/{wildcards.experiment}/runs/{path}.json" for path in JOBS]
+
+
+def bench_job(wildcards):
+    key = f"{wildcards.model}/{wildcards.build}/{wildcards.opts}/pp{wildcards.pp}_tg{wildcards.tg}_b{wildcards.b}_r{wildcards.rep}"
+    return JOBS[key]
+
+
+def bench_spec(wildcards):
+    return spec_json(STUDY.job_spec(bench_job(wildcards)))
+
+
+def bench_mem_mb(wildcards):
+    return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
+
+
+def bench_runtime(wildcards):
+    """Minutes for the scheduler: the job's timeout plus start-up slack."""
+    timeout = STUDY.run.get("timeout_s") or 3600
+    return int(-(-timeout // 60)) + 5
+
+
+def built_manifest(wildcards):
+    build = STUDY.build_by_dir[wildcards.build]
+    return [str(CACHE / "llama.cpp" / build.key / "build.json")] if build.key else []
+
+
+def given_binaries(wildcards):
+    return STUDY.build_by_dir[wildcards.build].binaries or {}
+
+
+def build_params(wildcards):
+    build = STUDY.built[wildcards.build_key]
+    return {
+        "source": build.source,
+        "cmake_flags": build.cmake_flags,
+        "patches": [str(p) for p in build.patches],
+    }
+
+
+def model_file(wildcards):
+    model = STUDY.model_by_dir[wildcards.model]
+    return model.path or str(CACHE / "models" / model.key / "model.gguf")
+
+
+def model_name(wildcards):
+    return STUDY.model_by_dir[wildcards.model].name
+
+
+def synthetic_params(wildcards):
+    model = STUDY.synthetic[wildcards.model_key]
+    return {"spec": model.synthetic, "quantizer": model.quantizer}
+
+
+def quantizer_manifest(wildcards):
+    quantizer = STUDY.synthetic[wildcards.model_key].quantizer
+    if quantizer is None:
+        return []
+    if quantizer.key:
+        return [str(CACHE / "llama.cpp" / quantizer.key / "build.json")]
+    return [quantizer.binaries["quantize"]]

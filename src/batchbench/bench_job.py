@@ -1,0 +1,167 @@
+"""Run one benchmark combination and write its record, whatever happens.
+
+Called by the `bench_run` rule as `python -m batchbench.bench_job ...`. It imports only the
+standard library (plus this package's light modules), because every job pays for its imports.
+A benchmark that crashes, times out or prints no result still gives a record with a `status`
+and a `reason`; the record is written atomically, so a half-written file is never a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+from . import host
+from .command import bench_argv
+from .parse import result_rows
+
+SCHEMA_VERSION = 1
+STDERR_TAIL_CHARS = 2000
+# Messages of llama.cpp that say why a run failed, most specific first.
+KNOWN_FAILURES = (
+    ("failed to find a memory slot", "KV cache too small for the batch: failed to find a memory slot"),
+    ("failed to decode", "llama_decode failed"),
+    ("failed to allocate", "out of memory: llama.cpp failed to allocate a buffer"),
+    ("std::bad_alloc", "out of memory: std::bad_alloc"),
+    ("unable to load model", "unable to load model"),
+    ("failed to create the llama_context", "failed to create the llama_context"),
+    ("error: invalid argument", "invalid argument"),
+)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def write_json_atomic(path: str, record: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
+    """(status, reason) of a process that gave no result."""
+    for needle, reason in KNOWN_FAILURES:
+        if needle in stderr:
+            break
+    else:
+        reason = None
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
+        return "failed", f"killed by signal {name}" + (f" ({reason})" if reason else "")
+    if returncode != 0:
+        return "failed", f"exit code {returncode}" + (f": {reason}" if reason else "")
+    return "failed", reason or "exited 0 but printed no result line"
+
+
+class Runner:
+    """Runs the binary, forwarding a SIGTERM/SIGINT to it so no orphan keeps timing."""
+
+    def __init__(self):
+        self.child: subprocess.Popen | None = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+
+    def _stop(self, signum, _frame):
+        if self.child and self.child.poll() is None:
+            os.killpg(self.child.pid, signal.SIGKILL)
+        sys.exit(128 + signum)
+
+    def run(self, argv: list[str], log, timeout: float | None) -> tuple[int | None, str, str]:
+        """(returncode or None on timeout, stdout, stderr)."""
+        self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, errors="replace", start_new_session=True)
+        try:
+            out, err = self.child.communicate(timeout=timeout)
+            code = self.child.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(self.child.pid, signal.SIGKILL)
+            out, err = self.child.communicate()
+            code = None
+        log.write(err)
+        log.write("\n--- stdout ---\n" + out + "\n")
+        log.flush()
+        return code, out, err
+
+
+def run_job(spec: dict, build: dict, model: dict, log) -> dict:
+    argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
+                      spec["ctx"], spec["options"], spec["extra_args"],
+                      jsonl=build.get("supports_jsonl", True))
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
+        "options": spec["options"],
+        "extra_args": spec["extra_args"],
+        "command": argv,
+        **host.facts(),
+        "model_info": model,
+        "build_info": build,
+    }
+    runner = Runner()
+    start_wall, start = time.monotonic(), now_iso()
+    status, reason, metrics, code, stderr = "failed", "not run", None, None, ""
+    attempts = 0
+    for attempts in range(1, spec["retries"] + 2):
+        log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
+        log.flush()
+        code, stdout, stderr = runner.run(argv, log, spec.get("timeout_s"))
+        if code is None:
+            status, reason = "timeout", f"no result within the {spec['timeout_s']} s timeout"
+            break
+        rows = [r for r in result_rows(stdout, stderr)
+                if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
+        if code == 0 and rows:
+            status, reason, metrics = "ok", "", rows[-1]
+            break
+        status, reason = classify_failure(code, stderr)
+        if code != 0:
+            break  # a crash is not the lost-log defect: retrying would only repeat it
+    if status == "failed" and code == 0:
+        reason += f" (after {attempts} attempts)"
+    record.update({
+        "status": status,
+        "reason": reason,
+        "exit_code": code if code is None or code >= 0 else None,
+        "signal": -code if code is not None and code < 0 else None,
+        "stderr_tail": None if status == "ok" else stderr[-STDERR_TAIL_CHARS:],
+        "attempts": attempts,
+        "start_time": start,
+        "end_time": now_iso(),
+        "wall_time_s": time.monotonic() - start_wall,
+        "metrics": metrics,
+    })
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="the job as JSON")
+    parser.add_argument("--build", required=True, help="build description (JSON file)")
+    parser.add_argument("--model", required=True, help="model description (JSON file)")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    with open(args.build) as f:
+        build = json.load(f)
+    with open(args.model) as f:
+        model = json.load(f)
+    with open(args.log, "w") as log:
+        record = run_job(spec, build, model, log)
+    write_json_atomic(args.output, record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

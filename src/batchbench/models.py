@@ -1,0 +1,77 @@
+"""What a GGUF model is: architecture, shape, parameters, file type, bytes, sha256."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import UserError
+from .build import sha256_file
+from .synth import ModelShape
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: str, where: str) -> None:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{where}: model file {path!r} does not exist")
+    with open(p, "rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        raise UserError(f"{where}: {path!r} is not a GGUF file (it starts with {magic!r}, "
+                        f"a GGUF file with {GGUF_MAGIC!r})")
+
+
+def read_shape(path: str) -> tuple[ModelShape, dict]:
+    """The model's shape and its other metadata, from the GGUF header alone."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception as exc:  # the gguf package raises plain ValueErrors and others
+        raise UserError(f"model {path!r} could not be read as GGUF: {exc}") from exc
+
+    def field(key, default=None):
+        f = reader.get_field(key)
+        return f.contents() if f is not None else default
+
+    arch = field("general.architecture")
+    n_embd = field(f"{arch}.embedding_length")
+    n_head = field(f"{arch}.attention.head_count")
+    head_dim = field(f"{arch}.attention.key_length") or (n_embd // n_head if n_embd and n_head else None)
+    tensors = {t.name: t for t in reader.tensors}
+    emb = tensors.get("token_embd.weight")
+    n_vocab = field(f"{arch}.vocab_size") or (int(emb.shape[-1]) if emb is not None else 0)
+    n_ff = field(f"{arch}.feed_forward_length")
+    shape = ModelShape(
+        arch=arch, n_layer=field(f"{arch}.block_count"), n_embd=n_embd, n_head=n_head,
+        n_head_kv=field(f"{arch}.attention.head_count_kv", n_head), head_dim=head_dim,
+        n_ff=n_ff[0] if isinstance(n_ff, list) else n_ff, n_vocab=n_vocab,
+        tied_embeddings="output.weight" not in tensors,
+    )
+    file_type = field("general.file_type")
+    extra = {
+        "n_params": int(sum(int(t.n_elements) for t in reader.tensors)),
+        "file_type": gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None,
+    }
+    return shape, extra
+
+
+def describe(path: str, name: str, sha256: str | None = None) -> dict:
+    shape, extra = read_shape(path)
+    return {
+        "name": name,
+        "path": str(Path(path).resolve()),
+        "bytes": Path(path).stat().st_size,
+        "sha256": sha256 or sha256_file(Path(path)),
+        "arch": shape.arch,
+        "quant": extra["file_type"],
+        "n_params": extra["n_params"],
+        "n_layer": shape.n_layer,
+        "n_embd": shape.n_embd,
+        "n_head": shape.n_head,
+        "n_head_kv": shape.n_head_kv,
+        "head_dim": shape.head_dim,
+        "n_ff": shape.n_ff,
+        "n_vocab": shape.n_vocab,
+    }

@@ -1,0 +1,216 @@
+"""A validated config resolved into builds, models and jobs, with the checks a schema cannot make.
+
+Every mistake raises UserError naming the config key, the value and what is allowed, at parse
+time, before any job starts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import UserError
+from .build import build_key
+from .context import CACHE_TYPE_BYTES, kv_cache_bytes
+from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
+from .synth import ModelShape, SyntheticSpec, spec_from_config
+
+# Approximate bytes per weight of each file type, for memory estimates before a model exists.
+BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
+                    "Q5_K_M": 0.69, "Q5_K_S": 0.69, "Q5_0": 0.69, "Q4_K_M": 0.61, "Q4_K_S": 0.57,
+                    "Q4_0": 0.5625, "Q3_K_M": 0.49, "Q2_K": 0.33, "IQ4_XS": 0.53}
+# Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
+ASSUMED_FLOPS = 50e9
+ASSUMED_BANDWIDTH = 10e9
+MEMORY_MARGIN = 1.15
+MEMORY_OVERHEAD = 256 << 20
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
+
+@dataclass
+class Build:
+    name: str
+    dir: str
+    key: str | None = None        # set when built from source
+    source: dict | None = None
+    cmake_flags: list[str] = field(default_factory=list)
+    patches: list[Path] = field(default_factory=list)
+    binaries: dict | None = None  # set when given
+
+    @property
+    def has_quantize(self) -> bool:
+        return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
+
+@dataclass
+class Model:
+    name: str
+    dir: str
+    shape: ModelShape
+    bytes: int
+    path: str | None = None           # a given file
+    synthetic: SyntheticSpec | None = None
+    key: str | None = None            # cache key of a synthetic model
+    quantizer: Build | None = None
+
+class Study:
+    def __init__(self, config: dict, workflow_dir: Path):
+        self.config = config
+        self.experiment = config["experiment"]
+        self.cache_dir = Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
+        self.grid = config["grid"]
+        self.run = config.get("run", {})
+        self.imports = list(config.get("imports") or [])
+        self.builds = [self._build(b, i, workflow_dir) for i, b in enumerate(config["builds"])]
+        self.models = [self._model(m, i) for i, m in enumerate(config["models"])]
+        if not self.models and not self.imports:
+            raise UserError("models: the list is empty and `imports` names nothing to analyse; "
+                            "give at least one model (a GGUF path or a synthetic shape) or an import")
+        self._unique("builds", [b.name for b in self.builds], [b.dir for b in self.builds])
+        self._unique("models", [m.name for m in self.models], [m.dir for m in self.models])
+        self._check_grid()
+        all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
+                          [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)))
+        self.jobs = [j for j in all_jobs if j.skip_reason() is None]
+        self.skipped = [j for j in all_jobs if j.skip_reason() is not None]
+        if all_jobs and not self.jobs:
+            raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
+                            "(every N_KV exceeds it); use a larger value or `auto`")
+        self.model_by_dir = {m.dir: m for m in self.models}
+        self.build_by_dir = {b.dir: b for b in self.builds}
+        self.built = {b.key: b for b in self.builds if b.key}
+        self.synthetic = {m.key: m for m in self.models if m.key}
+
+    # --- resolution -------------------------------------------------------------------------
+    def _build(self, entry: dict, i: int, workflow_dir: Path) -> Build:
+        where = f"builds[{i}] ({entry['name']!r})"
+        b = Build(entry["name"], path_segment(entry["name"]))
+        if "binaries" in entry:
+            b.binaries = dict(entry["binaries"])
+            for tool, path in b.binaries.items():
+                if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                    raise UserError(f"{where}.binaries.{tool}: {path!r} does not exist or is not executable")
+            return b
+        b.source = entry["source"]
+        b.cmake_flags = list(entry.get("cmake_flags", []))
+        b.patches = [(workflow_dir / p).resolve() for p in entry.get("patches", [])]
+        for p in b.patches:
+            if not p.is_file():
+                raise UserError(f"{where}.patches: {str(p)!r} does not exist")
+        b.key = build_key(b.source, b.cmake_flags, b.patches)
+        return b
+
+    def _model(self, entry: dict, i: int) -> Model:
+        where = f"models[{i}] ({entry['name']!r})"
+        name = entry["name"]
+        if "path" in entry:
+            from .models import check_gguf, read_shape
+
+            path = str(Path(entry["path"]).expanduser())
+            check_gguf(path, f"{where}.path")
+            shape, _ = read_shape(path)
+            return Model(name, path_segment(name), shape, os.path.getsize(path), path=path)
+        spec = spec_from_config(entry["synthetic"], f"{where}.synthetic")
+        quantizer = None
+        if spec.quant not in ("F16", "F32"):
+            quantizer = next((b for b in self.builds if b.has_quantize), None)
+            if quantizer is None:
+                raise UserError(f"{where}.synthetic.quant: {spec.quant} needs llama-quantize, but no "
+                                "build provides it (build from source, or set binaries.quantize)")
+        qkey = quantizer.key or quantizer.binaries["quantize"] if quantizer else ""
+        est = int(spec.shape.n_params * BYTES_PER_WEIGHT[spec.quant])
+        return Model(name, path_segment(name), spec.shape, est, synthetic=spec,
+                     key=spec.key(qkey), quantizer=quantizer)
+
+    @staticmethod
+    def _unique(key: str, names: list[str], dirs: list[str]) -> None:
+        for label, values in (("name", names), ("file-name form of the name", dirs)):
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise UserError(f"{key}: each entry needs its own name; the {label} {dupes[0]!r} repeats")
+
+    def _check_grid(self) -> None:
+        g = self.grid
+        for b in as_list(g.get("batch")):
+            for ub in as_list(g.get("ubatch")):
+                if b is not None and ub is not None and ub > b:
+                    raise UserError(f"grid.ubatch: {ub} is larger than grid.batch {b}; "
+                                    "allowed: ubatch <= batch")
+        for arg in g.get("extra_args") or []:
+            flag = str(arg).split("=", 1)[0]
+            if flag in RESERVED_FLAGS:
+                raise UserError(f"grid.extra_args: {arg!r} sets a flag the workflow sets itself; "
+                                f"not allowed there: {', '.join(RESERVED_FLAGS)} (use the grid keys)")
+
+    # --- per job ----------------------------------------------------------------------------
+    def job_spec(self, job: Job) -> dict:
+        c, allocated, needed = job.context()
+        return {
+            "experiment": self.experiment, "model": job.model, "build": job.build,
+            "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
+            "options": job.option_map, "extra_args": list(job.extra_args),
+            "timeout_s": self.run.get("timeout_s"), "retries": int(self.run.get("retries", 2)),
+        }
+
+    def memory_bytes(self, job: Job) -> int:
+        """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""
+        m = self.model_by_dir[job.model_dir].shape
+        opts = job.option_map
+        _, allocated, _ = job.context()
+        kv = kv_cache_bytes(m.n_layer, allocated, m.n_head_kv, m.head_dim,
+                            opts.get("cache_type_k") or "f16", opts.get("cache_type_v") or "f16")
+        ubatch = min(int(opts.get("ubatch") or 512), job.b * max(job.pp, 1))
+        scores = 0 if opts.get("flash_attn") == "on" else ubatch * allocated * m.n_head
+        compute = 4 * (ubatch * (m.n_vocab + 4 * m.n_embd + 3 * m.n_ff) + scores)
+        total = self.model_by_dir[job.model_dir].bytes + kv + compute
+        return int(total * MEMORY_MARGIN) + MEMORY_OVERHEAD
+
+    def seconds_estimate(self, job: Job) -> float:
+        """A rough time: prompt FLOPs and weight bytes per generation step at assumed speeds."""
+        model = self.model_by_dir[job.model_dir]
+        prompt_tokens = job.pp if job.option_map.get("pp_shared") else job.b * job.pp
+        steps = job.tg * (job.b if job.option_map.get("tg_separate") else 1)
+        return (2 * model.shape.n_params_matmul * (prompt_tokens + job.b * job.tg) / ASSUMED_FLOPS
+                + steps * model.bytes / ASSUMED_BANDWIDTH)
+
+    def plan_rows(self) -> list[dict]:
+        rows = []
+        for job in self.jobs + self.skipped:
+            c, allocated, needed = job.context()
+            reason = job.skip_reason()
+            rows.append({
+                "model": job.model, "build": job.build, "options": job.opts_slug, "pp": job.pp,
+                "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c, "n_kv": needed,
+                "n_kv_max": allocated, "status": "skipped" if reason else "planned",
+                "reason": reason or "", "mem_mb": math.ceil(self.memory_bytes(job) / 2**20),
+                "est_seconds": round(self.seconds_estimate(job), 2),
+            })
+        return rows
+
+    def summary(self) -> str:
+        est = sum(self.seconds_estimate(j) for j in self.jobs)
+        peak = max((self.memory_bytes(j) for j in self.jobs), default=0)
+        return (f"plan for experiment {self.experiment!r}: {len(self.jobs)} benchmark jobs "
+                f"({len(self.models)} model(s) x {len(self.builds)} build(s)), {len(self.skipped)} "
+                f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
+                f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
+                f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s")
+
+    def skipped_records(self) -> list[dict]:
+        out = []
+        for job in self.skipped:
+            c, allocated, needed = job.context()
+            out.append({"schema_version": 1, "experiment": self.experiment, "model": job.model,
+                        "build": job.build, "pp": job.pp, "tg": job.tg, "b": job.b,
+                        "rep": job.rep, "ctx": c, "options": job.option_map,
+                        "extra_args": list(job.extra_args), "status": "skipped",
+                        "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
+        return out
+
+def spec_json(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+assert set(CACHE_TYPE_BYTES)  # the schema's enum for cache types is taken from here

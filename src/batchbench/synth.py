@@ -1,0 +1,188 @@
+"""Random-weight GGUF models of a real architecture, written tensor by tensor from a shape.
+
+Weights do not change the speed of a dense model, so a synthetic model with the shape of
+Qwen3-8B benchmarks like Qwen3-8B. Tensors are streamed to disk one at a time, so the F16
+Qwen3-8B (about 16 GB) is written in a few hundred MB of memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import UserError
+
+ARCHITECTURES = ("qwen3", "llama")
+# llama-quantize accepts these names (a subset of its list; F16/F32 mean "leave as written").
+QUANT_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M",
+               "Q4_K_S", "Q4_0", "Q3_K_M", "Q2_K", "IQ4_XS")
+GENERATOR_VERSION = 1  # bump when the written bytes change, so cached models are remade
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    arch: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    n_ff: int
+    n_vocab: int
+    tied_embeddings: bool = False
+    n_ctx_train: int = 40960
+    rope_freq_base: float = 1000000.0
+    rms_eps: float = 1e-6
+
+    def tensors(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, numpy shape) of every tensor, in llama.cpp's naming."""
+        q, kv = self.n_head * self.head_dim, self.n_head_kv * self.head_dim
+        out: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (self.n_vocab, self.n_embd))]
+        for i in range(self.n_layer):
+            blk = f"blk.{i}."
+            out += [
+                (blk + "attn_norm.weight", (self.n_embd,)),
+                (blk + "attn_q.weight", (q, self.n_embd)),
+                (blk + "attn_k.weight", (kv, self.n_embd)),
+                (blk + "attn_v.weight", (kv, self.n_embd)),
+                (blk + "attn_output.weight", (self.n_embd, q)),
+                (blk + "ffn_norm.weight", (self.n_embd,)),
+                (blk + "ffn_gate.weight", (self.n_ff, self.n_embd)),
+                (blk + "ffn_up.weight", (self.n_ff, self.n_embd)),
+                (blk + "ffn_down.weight", (self.n_embd, self.n_ff)),
+            ]
+            if self.arch == "qwen3":
+                out += [(blk + "attn_q_norm.weight", (self.head_dim,)),
+                        (blk + "attn_k_norm.weight", (self.head_dim,))]
+        out.append(("output_norm.weight", (self.n_embd,)))
+        if not self.tied_embeddings:
+            out.append(("output.weight", (self.n_vocab, self.n_embd)))
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(np.prod(shape)) for _, shape in self.tensors())
+
+    @property
+    def n_params_matmul(self) -> int:
+        """Parameters multiplied per token (all but the embedding lookup and the norms)."""
+        return sum(int(np.prod(s)) for n, s in self.tensors()
+                   if len(s) == 2 and n != "token_embd.weight") + (
+            self.n_vocab * self.n_embd if self.tied_embeddings else 0)
+
+
+# Shapes from the models' published config.json files.
+PRESETS: dict[str, ModelShape] = {
+    "qwen3-0.6b": ModelShape("qwen3", 28, 1024, 16, 8, 128, 3072, 151936, tied_embeddings=True),
+    "qwen3-8b": ModelShape("qwen3", 36, 4096, 32, 8, 128, 12288, 151936),
+    "llama-3.2-1b": ModelShape("llama", 16, 2048, 32, 8, 64, 8192, 128256, tied_embeddings=True,
+                               n_ctx_train=131072, rope_freq_base=500000.0, rms_eps=1e-5),
+    # The embedded default: fast enough for the seed grid on 2 cores, yet its weights (about
+    # 75 MB in Q8_0) exceed twice a 32 MiB last-level cache, so generation is memory-bound.
+    "tiny-qwen3": ModelShape("qwen3", 4, 512, 8, 4, 64, 1536, 65536),
+}
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    shape: ModelShape
+    quant: str = "Q8_0"
+    seed: int = 0
+    generator: int = field(default=GENERATOR_VERSION)
+
+    def key(self, quantizer_key: str = "") -> str:
+        """Cache key: everything that decides the file's bytes."""
+        text = json.dumps({"spec": asdict(self), "quantizer": quantizer_key}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def spec_from_config(entry: dict, where: str) -> SyntheticSpec:
+    """Build a SyntheticSpec from a config `synthetic:` mapping (a preset and/or shape fields)."""
+    entry = dict(entry)
+    preset = entry.pop("preset", None)
+    quant = entry.pop("quant", "Q8_0")
+    seed = entry.pop("seed", 0)
+    if preset is not None and preset not in PRESETS:
+        raise UserError(f"{where}.preset: {preset!r} is not a preset; allowed: {', '.join(PRESETS)}")
+    base = asdict(PRESETS[preset]) if preset else {}
+    base.update(entry)
+    missing = [f.name for f in fields(ModelShape) if f.name not in base and f.default is MISSING]
+    if missing:
+        raise UserError(f"{where}: missing shape fields {', '.join(missing)} (or give a preset: {', '.join(PRESETS)})")
+    if base["arch"] not in ARCHITECTURES:
+        raise UserError(f"{where}.arch: {base['arch']!r} is not supported; allowed: {', '.join(ARCHITECTURES)}")
+    if quant not in QUANT_TYPES:
+        raise UserError(f"{where}.quant: {quant!r} is not allowed; allowed: {', '.join(QUANT_TYPES)}")
+    return SyntheticSpec(ModelShape(**base), quant=quant, seed=seed)
+
+
+def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0) -> None:
+    """Write a random-weight GGUF, one tensor at a time (memory stays at the largest tensor)."""
+    import gguf
+
+    weight_dtype = {"F16": np.float16, "F32": np.float32}[dtype]
+    writer = gguf.GGUFWriter(str(path), shape.arch)
+    arch = shape.arch
+    writer.add_name(f"synthetic {arch}")
+    writer.add_context_length(shape.n_ctx_train)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_block_count(shape.n_layer)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_head)
+    writer.add_head_count_kv(shape.n_head_kv)
+    writer.add_key_length(shape.head_dim)
+    writer.add_value_length(shape.head_dim)
+    writer.add_rope_dimension_count(shape.head_dim)
+    writer.add_rope_freq_base(shape.rope_freq_base)
+    writer.add_layer_norm_rms_eps(shape.rms_eps)
+    writer.add_vocab_size(shape.n_vocab)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "F16" else gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("none")
+
+    tensors = shape.tensors()
+    for name, tshape in tensors:
+        tdtype = np.float32 if len(tshape) == 1 else weight_dtype
+        nbytes = int(np.prod(tshape)) * np.dtype(tdtype).itemsize
+        writer.add_tensor_info(name, tshape, np.dtype(tdtype), nbytes)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+
+    # A pool of normal(0, 0.02) values tiled over each tensor: realistic magnitudes, no
+    # denormals, and far faster than drawing billions of fresh numbers.
+    pool = np.random.default_rng(seed).normal(0.0, 0.02, size=1 << 20).astype(np.float32)
+    for i, (name, tshape) in enumerate(tensors):
+        if len(tshape) == 1:
+            writer.write_tensor_data(np.ones(tshape, dtype=np.float32))
+            continue
+        n = int(np.prod(tshape))
+        flat = np.resize(np.roll(pool, i * 7919), n).astype(weight_dtype)
+        writer.write_tensor_data(flat.reshape(tshape))
+        del flat
+    writer.close()
+
+
+def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None, log) -> None:
+    """Write the model to out_path (via a temporary F16 file when a quantization is asked for)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.quant in ("F16", "F32"):
+        tmp = out_path.with_suffix(".partial")
+        write_gguf(spec.shape, tmp, spec.quant, spec.seed)
+        tmp.replace(out_path)
+        return
+    if not quantize_binary:
+        raise UserError(f"quant {spec.quant} needs llama-quantize, and no build provides it")
+    f16 = out_path.with_suffix(".f16.partial")
+    tmp = out_path.with_suffix(".partial")
+    write_gguf(spec.shape, f16, "F16", spec.seed)
+    try:
+        subprocess.run([quantize_binary, str(f16), str(tmp), spec.quant], check=True,
+                       stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        f16.unlink(missing_ok=True)
+    tmp.replace(out_path)

@@ -1,0 +1,99 @@
+"""The job runner against a stand-in binary: every way a run can end gives a record."""
+
+import json
+import sys
+import textwrap
+
+from batchbench.bench_job import main
+
+SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
+        "ctx": 192, "options": {"batch": 2048}, "extra_args": [], "timeout_s": 5, "retries": 2}
+RESULT = ('{"n_kv_max": 512, "n_batch": 2048, "n_ubatch": 512, "flash_attn": -1, "is_pp_shared": 0, '
+          '"n_gpu_layers": -1, "n_threads": 2, "n_threads_batch": 2, "pp": 64, "tg": 32, "pl": 2, '
+          '"n_kv": 192, "t_pp": 0.1, "speed_pp": 1280.0, "t_tg": 0.2, "speed_tg": 320.0, "t": 0.3, '
+          '"speed": 640.0}')
+
+
+def fake_binary(tmp_path, body: str) -> str:
+    path = tmp_path / "llama-batched-bench"
+    path.write_text(f"#!{sys.executable}\nimport os, sys, time, signal\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)
+
+
+def run(tmp_path, body, **spec_over):
+    build = tmp_path / "build.json"
+    build.write_text(json.dumps({"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": True}))
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps({"path": str(tmp_path / "model with space.gguf"), "name": "m"}))
+    out, log = tmp_path / "out.json", tmp_path / "job.log"
+    assert main(["--spec", json.dumps({**SPEC, **spec_over}), "--build", str(build),
+                 "--model", str(model), "--output", str(out), "--log", str(log)]) == 0
+    return json.loads(out.read_text()), log.read_text()
+
+
+def test_ok(tmp_path):
+    rec, log = run(tmp_path, f"print('noise'); print({RESULT!r})")
+    assert rec["status"] == "ok" and rec["metrics"]["t_tg"] == 0.2 and rec["attempts"] == 1
+    assert rec["command"][1:3] == ["-m", str(tmp_path / "model with space.gguf")]
+    assert rec["command"][-2:] == ["--output-format", "jsonl"]
+    assert rec["start_time"] < rec["end_time"] and rec["wall_time_s"] > 0
+    assert rec["host_name"] and rec["job_scheduler"] == "local"
+
+
+def test_lost_result_is_retried_then_recorded(tmp_path):
+    counter = tmp_path / "count"
+    rec, _ = run(tmp_path, f"""
+        p = {str(counter)!r}
+        n = int(open(p).read()) if os.path.exists(p) else 0
+        open(p, 'w').write(str(n + 1))
+        if n >= 1: print({RESULT!r})
+        """)
+    assert rec["status"] == "ok" and rec["attempts"] == 2
+
+
+def test_never_a_result(tmp_path):
+    rec, _ = run(tmp_path, "print('llama_perf_context_print: load time = 1 ms')")
+    assert rec["status"] == "failed" and rec["attempts"] == 3
+    assert "printed no result" in rec["reason"] and rec["metrics"] is None
+
+
+def test_memory_slot_failure(tmp_path):
+    rec, _ = run(tmp_path, """
+        sys.stderr.write('decode: failed to find a memory slot for batch of size 2\\n')
+        sys.exit(1)""")
+    assert rec["status"] == "failed" and rec["exit_code"] == 1 and rec["attempts"] == 1
+    assert "memory slot" in rec["reason"] and "memory slot" in rec["stderr_tail"]
+
+
+def test_crash_by_signal(tmp_path):
+    rec, _ = run(tmp_path, "os.kill(os.getpid(), signal.SIGSEGV)")
+    assert rec["status"] == "failed" and rec["signal"] == 11 and "SIGSEGV" in rec["reason"]
+
+
+def test_timeout(tmp_path):
+    rec, _ = run(tmp_path, "time.sleep(30)", timeout_s=0.5)
+    assert rec["status"] == "timeout" and "0.5 s" in rec["reason"]
+    assert rec["wall_time_s"] < 10
+
+
+def test_result_of_another_combination_is_not_taken(tmp_path):
+    other = RESULT.replace('"pl": 2', '"pl": 4')
+    rec, _ = run(tmp_path, f"print({other!r})")
+    assert rec["status"] == "failed"
+
+
+def test_markdown_when_the_binary_has_no_jsonl(tmp_path):
+    body = """
+        assert '--output-format' not in sys.argv
+        print('|    64 |     32 |    2 |    192 |    0.100 |  1280.00 |    0.200 |   320.00 |    0.300 |   640.00 |')
+        """
+    build = tmp_path / "build.json"
+    build.write_text(json.dumps({"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": False}))
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps({"path": "m.gguf"}))
+    out = tmp_path / "out.json"
+    main(["--spec", json.dumps(SPEC), "--build", str(build), "--model", str(model),
+          "--output", str(out), "--log", str(tmp_path / "log")])
+    rec = json.loads(out.read_text())
+    assert rec["status"] == "ok" and rec["metrics"]["s_tg"] == 320.0

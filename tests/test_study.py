@@ -1,0 +1,64 @@
+import pytest
+
+from batchbench import UserError
+from batchbench.study import Study
+from conftest import ROOT
+
+
+def study(config):
+    return Study(config, ROOT)
+
+
+def test_default_plan(default_config):
+    s = study(default_config)
+    assert len(s.jobs) == 36 and not s.skipped
+    rows = s.plan_rows()
+    assert len(rows) == 36 and all(r["mem_mb"] > 80 for r in rows)
+    assert "36 benchmark jobs" in s.summary()
+
+
+def test_fixed_context_plans_skipped_rows(default_config):
+    default_config["grid"]["ctx"] = 2048
+    s = study(default_config)
+    skipped = {(j.pp, j.tg, j.b) for j in s.skipped}
+    assert skipped and all(b * (pp + tg) > 2048 for pp, tg, b in skipped)
+    records = s.skipped_records()
+    assert all(r["status"] == "skipped" and "exceeds" in r["reason"] for r in records)
+
+
+def test_memory_grows_with_the_kv_cache(default_config):
+    s = study(default_config)
+    small = next(j for j in s.jobs if (j.pp, j.tg, j.b) == (128, 128, 1))
+    big = next(j for j in s.jobs if (j.pp, j.tg, j.b) == (512, 256, 32))
+    assert s.memory_bytes(big) > s.memory_bytes(small)
+
+
+@pytest.mark.parametrize(
+    "mutate,words",
+    [
+        (lambda c: c["models"].__setitem__(0, {"name": "x", "path": "/nowhere/model.gguf"}),
+         ["models[0]", "/nowhere/model.gguf", "does not exist"]),
+        (lambda c: c["grid"].update(ubatch=4096), ["grid.ubatch", "4096", "ubatch <= batch"]),
+        (lambda c: c["grid"].update(extra_args=["-npl", "8"]), ["grid.extra_args", "-npl"]),
+        (lambda c: c["grid"].update(ctx=16, npp=[512]), ["grid.ctx", "16", "fits no combination"]),
+        (lambda c: c.update(models=[]), ["models", "imports"]),
+        (lambda c: c["models"].append(dict(c["models"][0])), ["models", "tiny-qwen3", "repeats"]),
+        (lambda c: c["models"][0]["synthetic"].update(preset="qwen9"), ["preset", "qwen9", "qwen3-8b"]),
+        (lambda c: c["builds"].__setitem__(0, {"name": "b", "binaries": {"batched_bench": "/no/bb"}}),
+         ["builds[0]", "/no/bb", "does not exist"]),
+    ],
+)
+def test_config_mistakes_name_the_key(default_config, mutate, words):
+    mutate(default_config)
+    with pytest.raises(UserError) as err:
+        study(default_config)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_a_file_that_is_not_gguf(default_config, tmp_path):
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"PK\x03\x04 not a model")
+    default_config["models"] = [{"name": "x", "path": str(bogus)}]
+    with pytest.raises(UserError, match="is not a GGUF file"):
+        study(default_config)

@@ -1,0 +1,33 @@
+import pytest
+
+from batchbench.models import describe
+from batchbench.synth import PRESETS, ModelShape, spec_from_config, write_gguf
+
+
+def test_qwen3_8b_preset_has_qwen3_8b_parameters():
+    # Qwen3-8B: 8.19e9 parameters (36 layers, 4096 wide, untied 151936-token embeddings)
+    assert PRESETS["qwen3-8b"].n_params == pytest.approx(8.19e9, rel=0.01)
+    assert PRESETS["qwen3-0.6b"].n_params == pytest.approx(0.596e9, rel=0.01)
+
+
+def test_default_model_is_at_least_twice_a_32mib_cache():
+    # Q8_0 stores 34 bytes per 32 weights (norms stay F32, a rounding error here)
+    assert PRESETS["tiny-qwen3"].n_params * 34 / 32 >= 2 * 32 * 2**20
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "llama"])
+def test_written_gguf_reads_back(tmp_path, arch):
+    shape = ModelShape(arch, 2, 64, 4, 2, 16, 128, 256)
+    path = tmp_path / "m.gguf"
+    write_gguf(shape, path, "F16")
+    info = describe(str(path), "m")
+    assert info["arch"] == arch and info["quant"] == "F16"
+    assert info["n_params"] == shape.n_params
+    assert (info["n_layer"], info["n_head_kv"], info["head_dim"], info["n_vocab"]) == (2, 2, 16, 256)
+    assert len(info["sha256"]) == 64 and info["bytes"] == path.stat().st_size
+
+
+def test_spec_from_preset_and_overrides():
+    spec = spec_from_config({"preset": "qwen3-8b", "n_layer": 2, "quant": "Q4_K_M"}, "models[0].synthetic")
+    assert spec.shape.n_layer == 2 and spec.shape.n_embd == 4096 and spec.quant == "Q4_K_M"
+    assert spec.key() != spec_from_config({"preset": "qwen3-8b", "n_layer": 3}, "x").key()
