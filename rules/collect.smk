@@ -5,7 +5,7 @@ rule plan_table:
         "logs/{experiment}/plan_table.log",
     params:
         rows=STUDY.plan_rows(),
-        summary=STUDY.summary(),
+        summary=STUDY.summary,
     conda:
         "../envs/analysis.yaml"
     script:

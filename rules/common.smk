@@ -25,7 +25,7 @@ except UserError as err:
 CACHE = STUDY.cache_dir
 JOBS = {job.relpath(): job for job in STUDY.jobs}
 if not getattr(workflow, "remote_exec", False):
-    logger.info(STUDY.summary())
+    logger.info(STUDY.summary)
 
 
 def one_of(names):

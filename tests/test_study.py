@@ -14,7 +14,7 @@ def test_default_plan(default_config):
     assert len(s.jobs) == 36 and not s.skipped
     rows = s.plan_rows()
     assert len(rows) == 36 and all(r["mem_mb"] > 80 for r in rows)
-    assert "36 benchmark jobs" in s.summary()
+    assert "36 benchmark jobs" in s.summary
 
 
 def test_fixed_context_plans_skipped_rows(default_config):

@@ -10,6 +10,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from . import UserError
@@ -190,6 +191,7 @@ class Study:
             })
         return rows
 
+    @cached_property
     def summary(self) -> str:
         est = sum(self.seconds_estimate(j) for j in self.jobs)
         peak = max((self.memory_bytes(j) for j in self.jobs), default=0)

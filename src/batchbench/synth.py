@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,11 @@ class ModelShape:
             out.append(("output.weight", (self.n_vocab, self.n_embd)))
         return out
 
-    @property
+    @cached_property
     def n_params(self) -> int:
         return sum(int(np.prod(shape)) for _, shape in self.tensors())
 
-    @property
+    @cached_property
     def n_params_matmul(self) -> int:
         """Parameters multiplied per token (all but the embedding lookup and the norms)."""
         return sum(int(np.prod(s)) for n, s in self.tensors()

@@ -1,0 +1,71 @@
+"""Scale: a dry run of a 10,000-combination grid against Snakemake's dry run of 10,000 trivial
+jobs, side by side, and collecting 10,000 job records into Parquet.
+
+    python bench/scale.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, default_config, median, run_snakefile, run_workflow
+
+from batchbench.collect import write_runs_table
+
+TRIVIAL_SNAKEFILE = """
+rule all:
+    input: [f"out/{i}.txt" for i in range(10000)]
+
+rule touch_one:
+    output: "out/{i}.txt"
+    log: "logs/{i}.log"
+    shell: "touch {output} 2> {log}"
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    config = default_config()
+    config["experiment"] = "scale"
+    config["grid"] = {**config["grid"], "npp": list(range(16, 16 * 26, 16)),
+                      "ntg": list(range(8, 8 * 21, 8)), "npl": list(range(1, 21))}  # 25 x 20 x 20
+    trivial = scratch / "trivial"
+    trivial.mkdir()
+    (trivial / "Snakefile").write_text(TRIVIAL_SNAKEFILE)
+
+    ours, theirs = [], []
+    for _ in range(args.rounds):
+        ours.append(run_workflow(scratch / "ours", config, "-n"))
+        theirs.append(run_snakefile(trivial / "Snakefile", trivial, "-n"))
+    print(f"dry run, 10,000 jobs (median of {args.rounds}): workflow {median(ours):.2f} s, "
+          f"trivial Snakefile {median(theirs):.2f} s, ratio {median(ours) / median(theirs):.2f} "
+          "(goal: <= 1.3)")
+
+    # 10,000 records as the job runner writes them (one real-shaped record, varied).
+    record = json.loads((ROOT / "tests" / "fixtures" / "job-record.json").read_text())
+    records_dir = scratch / "records"
+    records_dir.mkdir()
+    paths = []
+    for i in range(10000):
+        record.update(pp=16 + i % 25, tg=8 + i % 20, b=1 + i % 20)
+        path = records_dir / f"{i}.json"
+        path.write_text(json.dumps(record))
+        paths.append(str(path))
+    times = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        table = write_runs_table(paths, [], str(scratch / "runs.parquet"))
+        times.append(time.perf_counter() - start)
+    print(f"collect 10,000 records into Parquet: {median(times):.2f} s, {table.num_rows} rows "
+          "(goal: <= 10 s)")
+
+
+if __name__ == "__main__":
+    main()

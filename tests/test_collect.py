@@ -1,0 +1,56 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from batchbench.collect import COLUMNS, write_runs_table
+
+
+def record(status="ok", **over):
+    rec = {
+        "schema_version": 1, "experiment": "e", "model": "m", "build": "b", "pp": 128, "tg": 64,
+        "b": 4, "rep": 1, "ctx": 768, "options": {"batch": 2048, "pp_shared": True},
+        "extra_args": [], "command": ["bb", "-m", "x"], "status": status, "reason": "",
+        "exit_code": 0, "signal": None, "stderr_tail": None, "attempts": 1,
+        "start_time": "2026-11-24T10:00:00.000001+00:00", "end_time": "2026-11-24T10:00:01+00:00",
+        "wall_time_s": 1.0, "host_name": "h", "host_cores": 2, "job_scheduler": "local",
+        "model_info": {"arch": "qwen3", "quant": "Q8_0", "n_params": 10, "bytes": 20, "sha256": "ab"},
+        "build_info": {"commit": "0c1e570", "version": "0.5.0-dev", "cmake_flags": ["-DX=1"],
+                       "patches": [{"file": "p.patch"}]},
+        "metrics": {"n_kv": 384, "t_pp": 0.5, "s_pp": 256.0, "t_tg": 1.0, "s_tg": 256.0, "t": 1.5,
+                    "s": 426.67, "n_kv_max": 768, "n_threads": 2},
+    }
+    rec.update(over)
+    return rec
+
+
+def test_records_become_typed_columns(tmp_path):
+    paths = []
+    for i, rec in enumerate([record(), record("failed", metrics=None, reason="exit code 1")]):
+        p = tmp_path / f"{i}.json"
+        p.write_text(json.dumps(rec))
+        paths.append(str(p))
+    skipped = [{"experiment": "e", "model": "m", "build": "b", "pp": 512, "tg": 256, "b": 32,
+                "rep": 1, "ctx": 2048, "options": {}, "status": "skipped", "reason": "too big",
+                "metrics": {"n_kv": 24576, "n_kv_max": 8192}}]
+    out = tmp_path / "runs.parquet"
+    write_runs_table(paths, skipped, str(out))
+
+    table = pq.read_table(out)
+    assert table.schema.metadata[b"batchbench.schema_version"] == b"1"
+    assert table.column_names == list(COLUMNS)
+    assert str(table.schema.field("start_time").type) == "timestamp[us, tz=UTC]"
+    rows = table.to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "failed", "skipped"]
+    ok = rows[0]
+    assert (ok["pp"], ok["tg"], ok["b"], ok["n_kv"], ok["n_kv_max"]) == (128, 64, 4, 384, 768)
+    assert ok["pp_shared"] is True and ok["kv_unified"] is False and ok["batch"] == 2048
+    assert ok["llama_n_threads"] == 2 and ok["build_commit"] == "0c1e570"
+    assert json.loads(ok["command"]) == ["bb", "-m", "x"] and ok["imported"] is False
+    assert rows[1]["t_pp"] is None and rows[1]["reason"] == "exit code 1"
+    assert rows[2]["n_kv"] == 24576 and rows[2]["reason"] == "too big"
+
+
+def test_a_missing_record_stops_the_collect(tmp_path):
+    with pytest.raises(Exception):
+        write_runs_table([str(tmp_path / "missing.json")], [], str(tmp_path / "x.parquet"))

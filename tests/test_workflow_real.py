@@ -1,0 +1,152 @@
+"""End to end with the real llama-batched-bench, built from the pinned source into the cache
+(about 4 minutes the first time on 2 cores, then reused), on small synthetic models."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.real
+
+TINY = {"arch": "qwen3", "n_layer": 2, "n_embd": 128, "n_head": 4, "n_head_kv": 2, "head_dim": 32,
+        "n_ff": 384, "n_vocab": 2048}
+
+
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def base_config(default_config, **grid) -> dict:
+    config = dict(default_config)
+    config["experiment"] = "e2e"
+    config["models"] = [
+        {"name": "tiny q8", "synthetic": {**TINY, "quant": "Q8_0"}},
+        {"name": "tiny-f16", "synthetic": {**TINY, "quant": "F16"}},
+    ]
+    config["grid"] = {"npp": [32, 64], "ntg": [16], "npl": [1, 2, 4], "ctx": "auto",
+                      "batch": 2048, "ubatch": 512, "threads": 2, **grid}
+    return config
+
+
+def runs(workdir: Path, experiment: str = "e2e"):
+    return pq.read_table(workdir / "results" / experiment / "runs.parquet").to_pandas()
+
+
+def bench_jobs_planned(result: subprocess.CompletedProcess) -> int:
+    for line in (result.stdout + result.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "bench_run":
+            return int(parts[1])
+    return 0
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"), set_default=True)
+    workdir = tmp_path_factory.mktemp("e2e")
+    config = base_config(config, pp_shared=[False, True], kv_unified=[False, True])
+    snakemake(workdir, config)
+    return workdir, config
+
+
+def test_one_ok_row_per_combination_with_consistent_metrics(grid_run):
+    workdir, _ = grid_run
+    df = runs(workdir)
+    assert len(df) == 2 * 2 * 3 * 4  # models x npp x npl x (pps, kvu)
+    assert (df["status"] == "ok").all(), df[["status", "reason"]]
+    assert not df.duplicated(["model", "pp", "tg", "b", "pp_shared", "kv_unified"]).any()
+    prompt = df["pp"].where(df["pp_shared"], df["b"] * df["pp"])
+    # N_KV: (PP+TG)*B; PP + B*TG with a shared prompt in a unified cache; B*PP + B*TG with -pps alone
+    expected = (df["pp"].where(df["pp_shared"] & df["kv_unified"], df["b"] * df["pp"])
+                + df["b"] * df["tg"])
+    assert (df["n_kv"] == expected).all()
+    # S_PP = B*PP/T_PP (PP/T_PP with -pps), S_TG = B*TG/T_TG, within the printed rounding
+    assert ((df["s_pp"] - prompt / df["t_pp"]).abs() <= 0.01 * df["s_pp"] + 0.01).all()
+    assert ((df["s_tg"] - df["b"] * df["tg"] / df["t_tg"]).abs() <= 0.01 * df["s_tg"] + 0.01).all()
+    assert ((df["t"] - df["t_pp"] - df["t_tg"]).abs() < 1e-3).all()
+    assert (df["n_kv_max"] >= df["n_kv"]).all()
+
+
+def test_provenance_is_filled(grid_run):
+    workdir, _ = grid_run
+    df = runs(workdir)
+    for column in ("build_commit", "build_version", "build_flags", "build_patches", "model_sha256",
+                   "model_arch", "model_quant", "host_name", "host_cpu", "command", "start_time"):
+        assert df[column].notna().all(), column
+    assert set(df["model_quant"]) == {"Q8_0", "F16"}
+    assert (df["build_commit"] == "0c1e570").all()
+    assert all("flush-log" in p for p in df["build_patches"])
+    assert (df["model_params"] > 0).all() and (df["model_bytes"] > 0).all()
+    assert (df["host_cores"] > 0).all() and (df["llama_n_threads"] == 2).all()
+    command = json.loads(df["command"].iloc[0])
+    assert command.count("-npl") == 1 and command[-2:] == ["--output-format", "jsonl"]
+
+
+def test_benchmark_jobs_never_overlap(grid_run):
+    workdir, _ = grid_run
+    df = runs(workdir).sort_values("start_time")
+    starts, ends = df["start_time"].tolist(), df["end_time"].tolist()
+    assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1))
+
+
+def test_rerun_does_nothing_and_a_new_axis_value_runs_only_new_jobs(grid_run):
+    workdir, config = grid_run
+    dry = snakemake(workdir, config, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    config = {**config, "grid": {**config["grid"], "npl": [1, 2, 4, 8]}}
+    dry = snakemake(workdir, config, "-n")
+    assert bench_jobs_planned(dry) == 2 * 2 * 4  # models x npp x (pps, kvu) at the new B
+    before = runs(workdir)
+    snakemake(workdir, config)
+    after = runs(workdir)
+    assert len(after) == len(before) + 16 and (after["status"] == "ok").all()
+    kept = after.merge(before, on=["model", "pp", "b", "pp_shared", "kv_unified"])
+    assert (kept["start_time_x"] == kept["start_time_y"]).all()  # nothing measured again
+
+
+def test_fixed_context_gives_skipped_rows_and_an_old_binary_its_markdown(grid_run, tmp_path):
+    workdir, config = grid_run
+    build = json.loads(next((workdir / "results" / "e2e" / "builds").glob("*.json")).read_text())
+    # An "older" binary: the real one, but its --help does not offer --output-format.
+    old = tmp_path / "old-llama-batched-bench"
+    old.write_text(f"""#!/bin/sh
+if [ "$1" = "--help" ]; then "{build['batched_bench']}" --help 2>&1 | grep -v -- --output-format; exit 0; fi
+exec "{build['batched_bench']}" "$@"
+""")
+    old.chmod(0o755)
+    config = {**base_config(config, npp=[200], ntg=[100], npl=[1, 2, 4], ctx=1024),
+              "experiment": "fixed", "builds": [{"name": "old", "binaries": {"batched_bench": str(old)}}]}
+    config["models"] = config["models"][1:]  # F16: no quantizer needed from a given build
+    snakemake(tmp_path, config)
+    df = runs(tmp_path, "fixed").set_index("b")
+    assert df.loc[1, "status"] == "ok" and df.loc[1, "n_kv"] == 300
+    assert "--output-format" not in json.loads(df.loc[1, "command"])
+    # -c 1024 with 2 sequences: 2 x pad256(512) = 1024 cells for 2 x 300; with 4: 4 x 256 < 4 x 300
+    assert df.loc[2, "status"] == "ok" and df.loc[2, "n_kv_max"] == 1024
+    assert df.loc[4, "status"] == "skipped" and "exceeds" in df.loc[4, "reason"]
+    assert df.loc[4, "n_kv"] == 1200 and df.loc[4, "n_kv_max"] == 1024
+
+
+def test_missing_model_fails_before_any_job(default_config, tmp_path):
+    config = {**default_config, "models": [{"name": "mine", "path": "/models/absent.gguf"}]}
+    result = snakemake(tmp_path, config, check=False)
+    assert result.returncode != 0
+    assert "models[0]" in result.stderr and "/models/absent.gguf" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
