@@ -32,7 +32,10 @@ rule run:
     output: "out/pp{{pp}}_tg{{tg}}_b{{b}}.jsonl"
     log: "logs/pp{{pp}}_tg{{tg}}_b{{b}}.log"
     threads: workflow.cores
-    shell: "{binary} -m {model} -c $(({{wildcards.b}} * ({{wildcards.pp}} + {{wildcards.tg}}))) -npp {{wildcards.pp}} -ntg {{wildcards.tg}} -npl {{wildcards.b}} -b 2048 -ub 512 --output-format jsonl > {{output}} 2> {{log}}"
+    shell:
+        "{binary} -m {model} -c $(({{wildcards.b}} * ({{wildcards.pp}} + {{wildcards.tg}})))"
+        " -npp {{wildcards.pp}} -ntg {{wildcards.tg}} -npl {{wildcards.b}} -b 2048 -ub 512"
+        " --output-format jsonl > {{output}} 2> {{log}}"
 """
 
 
@@ -96,7 +99,7 @@ def main() -> None:
           f"difference {ours - theirs:+.3f} s (goal: <= +0.100 s)")
     print(f"wall time: pipeline {median([w for w, _ in pipeline]):.1f} s, bare rule "
           f"{median([w for w, _ in bare]):.1f} s, one plain process {median([w for w, _ in plain]):.1f} s; "
-          f"pipeline / plain process = {median([p[0] / q[0] for p, q in zip(pipeline, plain)]):.2f}")
+          f"pipeline / plain process = {median([p[0] / q[0] for p, q in zip(pipeline, plain, strict=True)]):.2f}")
 
 
 if __name__ == "__main__":

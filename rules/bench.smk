@@ -8,15 +8,15 @@ rule bench_run:
         "results/{experiment}/runs/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.json",
     log:
         "logs/{experiment}/bench_run/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.log",
-    params:
-        spec=bench_spec,
-        python=sys.executable,
+    conda:
+        "../envs/bench.yaml"
     threads: workflow.cores
     resources:
         mem_mb=bench_mem_mb,
         runtime=bench_runtime,
-    conda:
-        "../envs/bench.yaml"
+    params:
+        spec=bench_spec,
+        python=sys.executable,
     shell:
         "{params.python:q} -m batchbench.bench_job --spec {params.spec:q}"
         " --build {input.build:q} --model {input.model:q} --output {output:q} --log {log:q}"

@@ -1,28 +1,15 @@
+# Builds are cached outside the experiment (keyed by source, flags and patches), so this job
+# only builds when no such build exists; it always records what the binary says of itself.
 rule build_llama:
-    output:
-        str(CACHE / "llama.cpp" / "{build_key}" / "build.json"),
-    log:
-        "logs/build_llama/{build_key}.log",
-    params:
-        build=build_params,
-        cache_dir=str(CACHE),
-    threads: workflow.cores
-    conda:
-        "../envs/build.yaml"
-    script:
-        "../scripts/build_llama.py"
-
-
-rule describe_build:
-    input:
-        built_manifest,
     output:
         "results/{experiment}/builds/{build}.json",
     log:
-        "logs/{experiment}/describe_build/{build}.log",
-    params:
-        given=given_binaries,
+        "logs/{experiment}/build_llama/{build}.log",
     conda:
-        "../envs/bench.yaml"
+        "../envs/build.yaml"
+    threads: workflow.cores
+    params:
+        build=build_params,
+        cache_dir=str(CACHE),
     script:
-        "../scripts/describe_build.py"
+        "../scripts/build_llama.py"

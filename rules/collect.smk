@@ -3,11 +3,11 @@ rule plan_table:
         "results/{experiment}/plan.tsv",
     log:
         "logs/{experiment}/plan_table.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         rows=STUDY.plan_rows(),
         summary=STUDY.summary,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/plan_table.py"
 
@@ -19,9 +19,9 @@ rule runs_table:
         "results/{experiment}/runs.parquet",
     log:
         "logs/{experiment}/runs_table.log",
-    params:
-        skipped=STUDY.skipped_records(),
     conda:
         "../envs/analysis.yaml"
+    params:
+        skipped=STUDY.skipped_records(),
     script:
         "../scripts/runs_table.py"

@@ -42,8 +42,6 @@ wildcard_constraints:
     tg=r"\d+",
     b=r"\d+",
     rep=r"\d+",
-    build_key=r"[0-9a-f]{16}",
-    model_key=r"[0-9a-f]{16}",
 
 
 def get_final_output():
@@ -75,42 +73,33 @@ def bench_runtime(wildcards):
     return int(-(-timeout // 60)) + 5
 
 
-def built_manifest(wildcards):
-    build = STUDY.build_by_dir[wildcards.build]
-    return [str(CACHE / "llama.cpp" / build.key / "build.json")] if build.key else []
-
-
-def given_binaries(wildcards):
-    return STUDY.build_by_dir[wildcards.build].binaries or {}
-
-
 def build_params(wildcards):
-    build = STUDY.built[wildcards.build_key]
+    build = STUDY.build_by_dir[wildcards.build]
     return {
+        "name": build.name,
         "source": build.source,
         "cmake_flags": build.cmake_flags,
         "patches": [str(p) for p in build.patches],
+        "binaries": build.binaries,
     }
 
 
-def model_file(wildcards):
+def model_params(wildcards):
     model = STUDY.model_by_dir[wildcards.model]
-    return model.path or str(CACHE / "models" / model.key / "model.gguf")
+    return {
+        "name": model.name,
+        "path": model.path,
+        "synthetic": model.synthetic,
+        "key": model.key,
+    }
 
 
-def model_name(wildcards):
-    return STUDY.model_by_dir[wildcards.model].name
-
-
-def synthetic_params(wildcards):
-    model = STUDY.synthetic[wildcards.model_key]
-    return {"spec": model.synthetic, "quantizer": model.quantizer}
-
-
-def quantizer_manifest(wildcards):
-    quantizer = STUDY.synthetic[wildcards.model_key].quantizer
-    if quantizer is None:
-        return []
-    if quantizer.key:
-        return [str(CACHE / "llama.cpp" / quantizer.key / "build.json")]
-    return [quantizer.binaries["quantize"]]
+def model_inputs(wildcards):
+    """A given GGUF itself (a changed file is measured again); for a synthetic model that needs
+    quantizing, the build that provides llama-quantize."""
+    model = STUDY.model_by_dir[wildcards.model]
+    if model.path:
+        return [model.path]
+    if model.quantizer:
+        return [f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json"]
+    return []

@@ -1,29 +1,17 @@
-rule synthesize_model:
+# A given GGUF is described; a synthetic one is first written into the cache (keyed by its
+# shape, quantization and quantizer), unless it is there already.
+rule prepare_model:
     input:
-        quantizer_manifest,
-    output:
-        str(CACHE / "models" / "{model_key}" / "model.gguf"),
-    log:
-        "logs/synthesize_model/{model_key}.log",
-    params:
-        model=synthetic_params,
-    threads: workflow.cores
-    conda:
-        "../envs/bench.yaml"
-    script:
-        "../scripts/synthesize_model.py"
-
-
-rule describe_model:
-    input:
-        model_file,
+        model_inputs,
     output:
         "results/{experiment}/models/{model}.json",
     log:
-        "logs/{experiment}/describe_model/{model}.log",
-    params:
-        name=model_name,
+        "logs/{experiment}/prepare_model/{model}.log",
     conda:
         "../envs/bench.yaml"
+    threads: workflow.cores
+    params:
+        model=model_params,
+        cache_dir=str(CACHE),
     script:
-        "../scripts/describe_model.py"
+        "../scripts/prepare_model.py"

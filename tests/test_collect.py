@@ -52,5 +52,5 @@ def test_records_become_typed_columns(tmp_path):
 
 
 def test_a_missing_record_stops_the_collect(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError):
         write_runs_table([str(tmp_path / "missing.json")], [], str(tmp_path / "x.parquet"))

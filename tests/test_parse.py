@@ -1,7 +1,7 @@
 import pytest
+from conftest import FIXTURES
 
 from batchbench.parse import parse_header, parse_jsonl_line, parse_markdown_row, result_rows
-from conftest import FIXTURES
 
 
 def test_jsonl_of_a_published_run():

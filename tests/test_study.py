@@ -1,8 +1,8 @@
 import pytest
+from conftest import ROOT
 
 from batchbench import UserError
 from batchbench.study import Study
-from conftest import ROOT
 
 
 def study(config):

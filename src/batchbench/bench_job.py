@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import host
 from .command import bench_argv
@@ -37,7 +37,7 @@ KNOWN_FAILURES = (
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def write_json_atomic(path: str, record: dict) -> None:
@@ -51,11 +51,7 @@ def write_json_atomic(path: str, record: dict) -> None:
 
 def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
     """(status, reason) of a process that gave no result."""
-    for needle, reason in KNOWN_FAILURES:
-        if needle in stderr:
-            break
-    else:
-        reason = None
+    reason = next((why for needle, why in KNOWN_FAILURES if needle in stderr), None)
     if returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
         return "failed", f"killed by signal {name}" + (f" ({reason})" if reason else "")

@@ -153,12 +153,14 @@ def locked(path: Path):
         yield
 
 
-def build(source: dict, cmake_flags: list[str], patches: list[Path], out_dir: Path,
-          cache_dir: Path, threads: int, log) -> dict:
-    """Build the tools into out_dir (unless a finished build is there) and return its manifest."""
+def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: Path,
+          threads: int, log) -> dict:
+    """Build the tools into the cache (unless that build is there already); its manifest."""
+    out_dir = cache_dir / "llama.cpp" / build_key(source, cmake_flags, patches)
     manifest_path = out_dir / "build.json"
     with locked(out_dir.with_suffix(".lock")):
         if manifest_path.exists():
+            log.write(f"reusing the cached build {out_dir}\n")
             return json.loads(manifest_path.read_text())
         with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
             work = Path(tmp)
@@ -189,6 +191,13 @@ def build(source: dict, cmake_flags: list[str], patches: list[Path], out_dir: Pa
         tmp_manifest.write_text(json.dumps(manifest, indent=1))
         tmp_manifest.replace(manifest_path)
         return manifest
+
+
+def given(binaries: dict) -> dict:
+    """The manifest of binaries a user built: nothing is known of their source."""
+    return {"source": None, "source_commit": None, "cmake_flags": None, "patches": [],
+            "batched_bench": binaries["batched_bench"], "quantize": binaries.get("quantize"),
+            "built": False}
 
 
 VERSION = re.compile(r"version:\s*(\S+)(?:\s*\(build\s*(\d+),\s*commit\s*(\w+)\))?")

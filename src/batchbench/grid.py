@@ -102,7 +102,7 @@ def option_sets(grid: dict) -> list[tuple[tuple[str, object], ...]]:
     axes = [(key, as_list(grid[key])) for key in OPTIONS if grid.get(key) is not None]
     combos = []
     for values in itertools.product(*(vals for _, vals in axes)):
-        combos.append(tuple((key, v) for (key, _), v in zip(axes, values) if v is not None))
+        combos.append(tuple((key, v) for (key, _), v in zip(axes, values, strict=True) if v is not None))
     return combos
 
 

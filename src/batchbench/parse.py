@@ -42,7 +42,7 @@ def parse_markdown_row(line: str) -> dict | None:
     if not match:
         return None
     return {name: (int(v) if name in INT_COLUMNS else float(v))
-            for name, v in zip(METRICS, match.groups())}
+            for name, v in zip(METRICS, match.groups(), strict=True)}
 
 
 def parse_header(line: str) -> dict:

@@ -82,8 +82,6 @@ class Study:
                             "(every N_KV exceeds it); use a larger value or `auto`")
         self.model_by_dir = {m.dir: m for m in self.models}
         self.build_by_dir = {b.dir: b for b in self.builds}
-        self.built = {b.key: b for b in self.builds if b.key}
-        self.synthetic = {m.key: m for m in self.models if m.key}
 
     # --- resolution -------------------------------------------------------------------------
     def _build(self, entry: dict, i: int, workflow_dir: Path) -> Build:

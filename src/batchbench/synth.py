@@ -157,7 +157,7 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
     # A pool of normal(0, 0.02) values tiled over each tensor: realistic magnitudes, no
     # denormals, and far faster than drawing billions of fresh numbers.
     pool = np.random.default_rng(seed).normal(0.0, 0.02, size=1 << 20).astype(np.float32)
-    for i, (name, tshape) in enumerate(tensors):
+    for i, (_, tshape) in enumerate(tensors):
         if len(tshape) == 1:
             writer.write_tensor_data(np.ones(tshape, dtype=np.float32))
             continue
@@ -166,6 +166,22 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
         writer.write_tensor_data(flat.reshape(tshape))
         del flat
     writer.close()
+
+
+def cached_model(spec: SyntheticSpec, key: str, cache_dir: Path, quantize_binary: str | None,
+                 log) -> tuple[Path, str]:
+    """(path, sha256) of the model in the cache, synthesized first if it is not there."""
+    from .build import locked, sha256_file
+
+    path = cache_dir / "models" / key / "model.gguf"
+    digest_path = path.with_suffix(".sha256")
+    with locked(path.parent.with_suffix(".lock")):
+        if not digest_path.exists():
+            synthesize(spec, path, quantize_binary, log)
+            digest_path.write_text(sha256_file(path))
+        else:
+            log.write(f"reusing the cached model {path}\n")
+    return path, digest_path.read_text().strip()
 
 
 def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None, log) -> None:
