@@ -1,9 +1,23 @@
+# What a benchmark job runs: one build with one model (the job reads one small file).
+rule bench_setup:
+    input:
+        build="results/{experiment}/builds/{build}.json",
+        model="results/{experiment}/models/{model}.json",
+    output:
+        "results/{experiment}/setups/{model}/{build}.json",
+    log:
+        "logs/{experiment}/bench_setup/{model}/{build}.log",
+    conda:
+        "../envs/bench.yaml"
+    script:
+        "../scripts/bench_setup.py"
+
+
 # One process per combination. The job takes every core, so nothing else of the workflow runs
 # beside a measurement; its runner writes a record with a status even when the binary fails.
 rule bench_run:
     input:
-        build="results/{experiment}/builds/{build}.json",
-        model="results/{experiment}/models/{model}.json",
+        "results/{experiment}/setups/{model}/{build}.json",
     output:
         "results/{experiment}/runs/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.json",
     log:
@@ -19,4 +33,4 @@ rule bench_run:
         python=sys.executable,
     shell:
         "{params.python:q} -m batchbench.bench_job --spec {params.spec:q}"
-        " --build {input.build:q} --model {input.model:q} --output {output:q} --log {log:q}"
+        " --setup {input:q} --output {output:q} --log {log:q}"

@@ -55,8 +55,8 @@ def bench_outputs(wildcards):
 
 
 def bench_job(wildcards):
-    key = f"{wildcards.model}/{wildcards.build}/{wildcards.opts}/pp{wildcards.pp}_tg{wildcards.tg}_b{wildcards.b}_r{wildcards.rep}"
-    return JOBS[key]
+    w = wildcards
+    return JOBS[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
 
 
 def bench_spec(wildcards):

@@ -21,14 +21,14 @@ def fake_binary(tmp_path, body: str) -> str:
     return str(path)
 
 
-def run(tmp_path, body, **spec_over):
-    build = tmp_path / "build.json"
-    build.write_text(json.dumps({"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": True}))
-    model = tmp_path / "model.json"
-    model.write_text(json.dumps({"path": str(tmp_path / "model with space.gguf"), "name": "m"}))
+def run(tmp_path, body, jsonl=True, **spec_over):
+    setup = tmp_path / "setup.json"
+    setup.write_text(json.dumps({
+        "build": {"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": jsonl},
+        "model": {"path": str(tmp_path / "model with space.gguf"), "name": "m"}}))
     out, log = tmp_path / "out.json", tmp_path / "job.log"
-    assert main(["--spec", json.dumps({**SPEC, **spec_over}), "--build", str(build),
-                 "--model", str(model), "--output", str(out), "--log", str(log)]) == 0
+    assert main(["--spec", json.dumps({**SPEC, **spec_over}), "--setup", str(setup),
+                 "--output", str(out), "--log", str(log)]) == 0
     return json.loads(out.read_text()), log.read_text()
 
 
@@ -88,12 +88,5 @@ def test_markdown_when_the_binary_has_no_jsonl(tmp_path):
         assert '--output-format' not in sys.argv
         print('|    64 |     32 |    2 |    192 |    0.100 |  1280.00 |    0.200 |   320.00 |    0.300 |   640.00 |')
         """
-    build = tmp_path / "build.json"
-    build.write_text(json.dumps({"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": False}))
-    model = tmp_path / "model.json"
-    model.write_text(json.dumps({"path": "m.gguf"}))
-    out = tmp_path / "out.json"
-    main(["--spec", json.dumps(SPEC), "--build", str(build), "--model", str(model),
-          "--output", str(out), "--log", str(tmp_path / "log")])
-    rec = json.loads(out.read_text())
+    rec, _ = run(tmp_path, body, jsonl=False)
     assert rec["status"] == "ok" and rec["metrics"]["s_tg"] == 320.0

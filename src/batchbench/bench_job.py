@@ -143,18 +143,15 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the job as JSON")
-    parser.add_argument("--build", required=True, help="build description (JSON file)")
-    parser.add_argument("--model", required=True, help="model description (JSON file)")
+    parser.add_argument("--setup", required=True, help="the build and model to run (JSON file)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--log", required=True)
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
-    with open(args.build) as f:
-        build = json.load(f)
-    with open(args.model) as f:
-        model = json.load(f)
+    with open(args.setup) as f:
+        setup = json.load(f)
     with open(args.log, "w") as log:
-        record = run_job(spec, build, model, log)
+        record = run_job(spec, setup["build"], setup["model"], log)
     write_json_atomic(args.output, record)
     return 0
 
