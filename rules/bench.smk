@@ -22,12 +22,13 @@ rule bench_run:
         "results/{experiment}/runs/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.json",
     log:
         "logs/{experiment}/bench_run/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.log",
+    priority: bench_priority
     conda:
         "../envs/bench.yaml"
     threads: workflow.cores
     resources:
         mem_mb=bench_mem_mb,
-        runtime=bench_runtime,
+        runtime=BENCH_RUNTIME,
     params:
         spec=bench_spec,
         python=sys.executable,

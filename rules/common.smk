@@ -24,6 +24,8 @@ except UserError as err:
 
 CACHE = STUDY.cache_dir
 JOBS = {job.relpath(): job for job in STUDY.jobs}
+# Earlier in the interleaved order = higher priority, so jobs run in that order.
+PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 if not getattr(workflow, "remote_exec", False):
     logger.info(STUDY.summary)
 
@@ -59,6 +61,11 @@ def bench_job(wildcards):
     return JOBS[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
 
 
+def bench_priority(wildcards):
+    w = wildcards
+    return PRIORITY[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
+
+
 def bench_spec(wildcards):
     return spec_json(STUDY.job_spec(bench_job(wildcards)))
 
@@ -67,10 +74,8 @@ def bench_mem_mb(wildcards):
     return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
 
 
-def bench_runtime(wildcards):
-    """Minutes for the scheduler: the job's timeout plus start-up slack."""
-    timeout = STUDY.run.get("timeout_s") or 3600
-    return int(-(-timeout // 60)) + 5
+# Minutes a benchmark job may take on a scheduler: its timeout plus start-up slack.
+BENCH_RUNTIME = int(-(-(STUDY.run.get("timeout_s") or 3600) // 60)) + 5
 
 
 def build_params(wildcards):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -102,6 +103,19 @@ def test_benchmark_jobs_never_overlap(grid_run):
     df = runs(workdir).sort_values("start_time")
     starts, ends = df["start_time"].tolist(), df["end_time"].tolist()
     assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1))
+
+
+def test_jobs_run_in_the_planned_interleaved_order(grid_run):
+    workdir, _ = grid_run
+    plan = pd.read_csv(workdir / "results" / "e2e" / "plan.tsv", sep="\t")
+    key = ["model", "pp", "b", "pp_shared", "kv_unified"]
+    plan["pp_shared"] = plan["options"].str.contains("pps")
+    plan["kv_unified"] = plan["options"].str.contains("kvu")
+    ran = runs(workdir).sort_values("start_time")
+    assert list(ran[key].itertuples(index=False)) == list(plan[key].itertuples(index=False))
+    # the two models take turns: never more than two jobs of one in a row
+    models = ran["model"].tolist()
+    assert all(len(set(models[i:i + 3])) == 2 for i in range(len(models) - 2))
 
 
 def test_rerun_does_nothing_and_a_new_axis_value_runs_only_new_jobs(grid_run):
