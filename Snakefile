@@ -15,6 +15,14 @@ include: "rules/bench.smk"
 include: "rules/collect.smk"
 
 
+# Light bookkeeping stays on the submitting host; builds, models and benchmarks are cluster jobs.
+localrules:
+    all,
+    bench_setup,
+    plan_table,
+    runs_table,
+
+
 rule all:
     default_target: True
     input:

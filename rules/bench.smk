@@ -7,6 +7,7 @@ rule bench_setup:
         "results/{experiment}/setups/{model}/{build}.json",
     log:
         "logs/{experiment}/bench_setup/{model}/{build}.log",
+    priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"
     script:

@@ -5,6 +5,7 @@ rule build_llama:
         "results/{experiment}/builds/{build}.json",
     log:
         "logs/{experiment}/build_llama/{build}.log",
+    priority: SETUP_PRIORITY
     conda:
         "../envs/build.yaml"
     threads: workflow.cores

@@ -26,6 +26,8 @@ CACHE = STUDY.cache_dir
 JOBS = {job.relpath(): job for job in STUDY.jobs}
 # Earlier in the interleaved order = higher priority, so jobs run in that order.
 PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
+# Builds and models first, so the first job of the order does not wait for its model.
+SETUP_PRIORITY = len(JOBS) + 1
 if not getattr(workflow, "remote_exec", False):
     logger.info(STUDY.summary)
 
@@ -68,6 +70,15 @@ def bench_priority(wildcards):
 
 def bench_spec(wildcards):
     return spec_json(STUDY.job_spec(bench_job(wildcards)))
+
+
+def bench_threads(wildcards):
+    """Locally every core, so nothing runs beside a measurement; on a cluster the job's -t."""
+    return workflow.cores if workflow.local_exec else STUDY.cpus(bench_job(wildcards))
+
+
+def bench_gpus(wildcards):
+    return STUDY.gpus(bench_job(wildcards))
 
 
 def bench_mem_mb(wildcards):

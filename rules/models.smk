@@ -7,6 +7,7 @@ rule prepare_model:
         "results/{experiment}/models/{model}.json",
     log:
         "logs/{experiment}/prepare_model/{model}.log",
+    priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"
     threads: workflow.cores

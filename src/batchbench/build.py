@@ -121,13 +121,17 @@ def prepare_source(source: dict, workdir: Path, cache_dir: Path, log) -> Path:
 
 def apply_patch(tree: Path, patch: Path, log) -> str:
     """Apply a patch; 'applied', or 'already present' if the source has it already."""
-    def patch_cmd(*extra):
-        return subprocess.run(["patch", "-p1", "--batch", "--silent", *extra, "-i", str(patch)],
-                              cwd=tree, capture_output=True, text=True)
-    if patch_cmd("--dry-run").returncode == 0:
-        run(["patch", "-p1", "--batch", "-i", str(patch)], log, cwd=tree)
+    # --fuzz=0: a patch that only fits loosely could apply a second time, or in the wrong place
+    strict = ["patch", "-p1", "--batch", "--forward", "--fuzz=0", "-i", str(patch)]
+
+    def dry_run(*extra):
+        return subprocess.run([*strict, "--dry-run", "--silent", *extra], cwd=tree,
+                              capture_output=True, text=True).returncode == 0
+
+    if dry_run():
+        run(strict, log, cwd=tree)
         return "applied"
-    if patch_cmd("--dry-run", "--reverse").returncode == 0:
+    if dry_run("--reverse"):
         return "already present"
     raise UserError(f"patch {patch.name} does not apply to this llama.cpp source; "
                     "set the build's `patches: []` to build it unpatched")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +42,12 @@ class Build:
     cmake_flags: list[str] = field(default_factory=list)
     patches: list[Path] = field(default_factory=list)
     binaries: dict | None = None  # set when given
+
+    @property
+    def gpu_backend(self) -> bool:
+        """Built with a GPU backend (by its CMake flags); given binaries are taken as CPU builds."""
+        return any(re.fullmatch(r"-DGGML_(CUDA|HIP|VULKAN|SYCL|MUSA)=(ON|1|TRUE)", f, re.IGNORECASE)
+                   for f in self.cmake_flags)
 
     @property
     def has_quantize(self) -> bool:
@@ -119,7 +126,7 @@ class Study:
             if quantizer is None:
                 raise UserError(f"{where}.synthetic.quant: {spec.quant} needs llama-quantize, but no "
                                 "build provides it (build from source, or set binaries.quantize)")
-        qkey = quantizer.key or quantizer.binaries["quantize"] if quantizer else ""
+        qkey = (quantizer.key or quantizer.binaries["quantize"]) if quantizer else ""
         est = int(spec.shape.n_params * BYTES_PER_WEIGHT[spec.quant])
         return Model(name, path_segment(name), spec.shape, est, synthetic=spec,
                      key=spec.key(qkey), quantizer=quantizer)
@@ -146,7 +153,7 @@ class Study:
 
     # --- per job ----------------------------------------------------------------------------
     def job_spec(self, job: Job) -> dict:
-        c, allocated, needed = job.context()
+        c, _, _ = job.context()
         return {
             "experiment": self.experiment, "model": job.model, "build": job.build,
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
@@ -166,6 +173,18 @@ class Study:
         compute = 4 * (ubatch * (m.n_vocab + 4 * m.n_embd + 3 * m.n_ff) + scores)
         total = self.model_by_dir[job.model_dir].bytes + kv + compute
         return int(total * MEMORY_MARGIN) + MEMORY_OVERHEAD
+
+    def cpus(self, job: Job) -> int:
+        """CPUs a job asks a scheduler for: its -t/-tb; without them llama.cpp takes every core of
+        the node, which the whole-node (exclusive) allocation of the SLURM profile provides."""
+        opts = job.option_map
+        return max(int(opts.get("threads") or 1), int(opts.get("threads_batch") or 1))
+
+    def gpus(self, job: Job) -> int:
+        """1 when the build has a GPU backend and the job offloads layers; a CPU build never asks
+        (a cluster without GRES refuses such a job at once)."""
+        offload = job.option_map.get("n_gpu_layers")
+        return int(self.build_by_dir[job.build_dir].gpu_backend and offload not in (None, 0))
 
     def seconds_estimate(self, job: Job) -> float:
         """A rough time: prompt FLOPs and weight bytes per generation step at assumed speeds."""

@@ -156,15 +156,14 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
 
     # A pool of normal(0, 0.02) values tiled over each tensor: realistic magnitudes, no
     # denormals, and far faster than drawing billions of fresh numbers.
-    pool = np.random.default_rng(seed).normal(0.0, 0.02, size=1 << 20).astype(np.float32)
+    pool = np.random.default_rng(seed).normal(0.0, 0.02, size=1 << 20).astype(weight_dtype)
     for i, (_, tshape) in enumerate(tensors):
         if len(tshape) == 1:
             writer.write_tensor_data(np.ones(tshape, dtype=np.float32))
             continue
-        n = int(np.prod(tshape))
-        flat = np.resize(np.roll(pool, i * 7919), n).astype(weight_dtype)
-        writer.write_tensor_data(flat.reshape(tshape))
-        del flat
+        tensor = np.resize(np.roll(pool, i * 7919), int(np.prod(tshape))).reshape(tshape)
+        writer.write_tensor_data(tensor)
+        del tensor
     writer.close()
 
 
