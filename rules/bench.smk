@@ -26,10 +26,11 @@ rule bench_run:
     priority: bench_priority
     conda:
         "../envs/bench.yaml"
-    threads: workflow.cores
+    threads: bench_threads
     resources:
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
+        gpu=bench_gpus,
     params:
         spec=bench_spec,
         python=sys.executable,

@@ -1,0 +1,91 @@
+"""The workflow through a real one-node SLURM cluster, with the shipped profile."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import ROOT
+from slurm_cluster import slurm_cluster_fixture
+
+pytestmark = pytest.mark.real
+slurm = slurm_cluster_fixture(scope="module")
+
+TINY = {"arch": "qwen3", "n_layer": 2, "n_embd": 128, "n_head": 4, "n_head_kv": 2, "head_dim": 32,
+        "n_ff": 384, "n_vocab": 2048, "quant": "Q8_0"}
+
+
+def run(workdir: Path, config: dict, env: dict, *args: str) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+           str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+def scontrol_job(job_id: str, env: dict) -> dict:
+    shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    return dict(re.findall(r"(\S+?)=(\S+)", shown))
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm, tmp_path_factory):
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"), set_default=True)
+    config["experiment"] = "slurm"
+    config["models"] = [{"name": "tiny", "synthetic": TINY}]
+    config["grid"] = {"npp": [32, 64], "ntg": [16], "npl": [1, 2], "threads": 1, "batch": 2048,
+                      "ubatch": 512}
+    # the jobs' own snakemake must be this environment's
+    env = {**slurm.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), slurm.env["PATH"]])}
+    workdir = tmp_path_factory.mktemp("slurm-run")
+    run(workdir, config, env, "--profile", str(ROOT / "profiles" / "slurm"))
+    return workdir, config, env
+
+
+def test_slurm_every_benchmark_row_is_ok_with_its_job_id_and_node(slurm, slurm_run, tmp_path):
+    workdir, config, _ = slurm_run
+    rows = pq.read_table(workdir / "results" / "slurm" / "runs.parquet").to_pandas()
+    assert len(rows) == 4 and (rows["status"] == "ok").all(), rows[["status", "reason"]]
+    assert (rows["job_scheduler"] == "slurm").all()
+    assert rows["job_id"].str.fullmatch(r"\d+").all() and rows["job_id"].nunique() == 4
+    assert (rows["job_node"] == slurm.node).all()
+    # the same shape as a local run of the same config
+    run(tmp_path, config, os.environ.copy(), "--cores", "2")
+    local = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
+    key = ["pp", "tg", "b", "n_kv", "status"]
+    assert list(rows.columns) == list(local.columns)
+    pd.testing.assert_frame_equal(rows[key].sort_values(key).reset_index(drop=True),
+                                  local[key].sort_values(key).reset_index(drop=True))
+    assert (local["job_scheduler"] == "local").all() and local["job_id"].isna().all()
+
+
+def test_slurm_jobs_asked_for_the_computed_memory_and_cpus(slurm, slurm_run):
+    workdir, _, env = slurm_run
+    plan = pd.read_csv(workdir / "results" / "slurm" / "plan.tsv", sep="\t")
+    rows = pq.read_table(workdir / "results" / "slurm" / "runs.parquet").to_pandas()
+    merged = rows.merge(plan, on=["pp", "tg", "b", "rep"])
+    for row in merged.itertuples():
+        job = scontrol_job(row.job_id, env)
+        assert job["MinMemoryNode"] == f"{row.mem_mb}M", job  # model + KV cache + buffers
+        assert job["CPUs/Task"] == "1"  # the job's -t
+        assert job["OverSubscribe"] == "NO"  # --exclusive: the whole node
+        assert "gres" not in job.get("TresPerNode", "")  # a CPU build never asks for a GPU
+        assert json.loads(row.command)[json.loads(row.command).index("-t") + 1] == "1"
+
+
+def test_slurm_rerun_submits_nothing(slurm_run):
+    workdir, config, env = slurm_run
+    result = run(workdir, config, env, "--profile", str(ROOT / "profiles" / "slurm"), "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
