@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 try:
     from batchbench import UserError
+    from batchbench.config_check import check as check_config
     from batchbench.study import Study, spec_json
 except ImportError as err:
     raise WorkflowError(
@@ -15,12 +16,14 @@ except ImportError as err:
     )
 
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-
 try:
+    # every mistake named by its key, before Snakemake's own check fills in the defaults
+    check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
     STUDY = Study(config, Path(workflow.basedir))
 except UserError as err:
-    raise WorkflowError(f"config error: {err}") from None
+    # a user's mistake: the message alone, no traceback
+    sys.exit(f"config error (nothing was run):\n{err}")
 
 CACHE = STUDY.cache_dir
 JOBS = {job.relpath(): job for job in STUDY.jobs}
@@ -73,8 +76,11 @@ def bench_spec(wildcards):
 
 
 def bench_threads(wildcards):
-    """Locally every core, so nothing runs beside a measurement; on a cluster the job's -t."""
-    return workflow.cores if workflow.local_exec else STUDY.cpus(bench_job(wildcards))
+    """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
+    cluster allocation holding a group of them) a benchmark claims every core, so nothing of
+    the workflow runs beside a measurement."""
+    submitting = not workflow.local_exec and not workflow.remote_exec
+    return STUDY.cpus(bench_job(wildcards)) if submitting else workflow.cores
 
 
 def bench_gpus(wildcards):

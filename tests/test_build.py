@@ -104,3 +104,20 @@ def test_cache_key_follows_source_flags_and_patches(tmp_path):
 def test_given_binaries_are_described_as_not_built():
     manifest = given({"batched_bench": "/opt/bb"})
     assert manifest["built"] is False and manifest["quantize"] is None and manifest["patches"] == []
+
+
+def test_native_builds_are_keyed_by_the_node_type():
+    from batchbench.build import is_native, node_type
+
+    assert is_native([]) and is_native(["-DGGML_NATIVE=ON"]) and is_native(["-DGGML_CUDA=ON"])
+    assert not is_native(["-DGGML_NATIVE=OFF"]) and not is_native(["-DGGML_NATIVE=ON", "-DGGML_NATIVE=OFF"])
+    assert node_type() == node_type() and len(node_type()) == 8
+
+
+def test_portable_build_flags(default_config):
+    from batchbench.build import PORTABLE_FLAGS, is_native
+    from batchbench.study import Study
+
+    default_config["builds"][0]["portable"] = True
+    build = Study(default_config, ROOT).builds[0]
+    assert build.cmake_flags == PORTABLE_FLAGS and not is_native(build.cmake_flags)

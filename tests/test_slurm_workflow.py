@@ -89,3 +89,18 @@ def test_slurm_rerun_submits_nothing(slurm_run):
     workdir, config, env = slurm_run
     result = run(workdir, config, env, "--profile", str(ROOT / "profiles" / "slurm"), "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("packing", [["--groups", "bench_run=bench", "--group-components", "bench=4"],
+                                     ["--slurm-array-jobs=bench_run"]], ids=["group", "array"])
+def test_slurm_packed_submissions_never_overlap(slurm_run, tmp_path, packing):
+    _, config, env = slurm_run
+    result = run(tmp_path, config, env, "--profile", str(ROOT / "profiles" / "slurm"), *packing)
+    rows = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
+    assert len(rows) == 4 and (rows["status"] == "ok").all()
+    if "--groups" in packing:
+        assert rows["job_id"].nunique() == 1  # one allocation for the four combinations
+    else:
+        assert "Submitted array job" in result.stdout + result.stderr
+    rows = rows.sort_values("start_time")
+    assert (rows["end_time"].values[:-1] <= rows["start_time"].values[1:]).all()

@@ -2,56 +2,15 @@
 (about 4 minutes the first time on 2 cores, then reused), on small synthetic models."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import ROOT
+from workflow import base_config, bench_jobs_planned, runs, snakemake
 
 pytestmark = pytest.mark.real
-
-TINY = {"arch": "qwen3", "n_layer": 2, "n_embd": 128, "n_head": 4, "n_head_kv": 2, "head_dim": 32,
-        "n_ff": 384, "n_vocab": 2048}
-
-
-def snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cfg = workdir / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-def base_config(default_config, **grid) -> dict:
-    config = dict(default_config)
-    config["experiment"] = "e2e"
-    config["models"] = [
-        {"name": "tiny q8", "synthetic": {**TINY, "quant": "Q8_0"}},
-        {"name": "tiny-f16", "synthetic": {**TINY, "quant": "F16"}},
-    ]
-    config["grid"] = {"npp": [32, 64], "ntg": [16], "npl": [1, 2, 4], "ctx": "auto",
-                      "batch": 2048, "ubatch": 512, "threads": 2, **grid}
-    return config
-
-
-def runs(workdir: Path, experiment: str = "e2e"):
-    return pq.read_table(workdir / "results" / experiment / "runs.parquet").to_pandas()
-
-
-def bench_jobs_planned(result: subprocess.CompletedProcess) -> int:
-    for line in (result.stdout + result.stderr).splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "bench_run":
-            return int(parts[1])
-    return 0
-
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
@@ -163,3 +122,18 @@ def test_missing_model_fails_before_any_job(default_config, tmp_path):
     assert "models[0]" in result.stderr and "/models/absent.gguf" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_portable_build_runs_with_its_cpu_variants(default_config, tmp_path):
+    """GGML_NATIVE=OFF with every CPU variant loaded at run time: for clusters whose login and
+    compute nodes differ (builds a dozen variants: about 11 minutes on 2 cores, once)."""
+    config = base_config(default_config, npp=[32], ntg=[8], npl=[2])
+    config["experiment"] = "portable"
+    config["builds"] = [{**default_config["builds"][0], "name": "portable", "portable": True}]
+    config["models"] = config["models"][1:]  # F16: no quantizing needed
+    snakemake(tmp_path, config)
+    df = runs(tmp_path, "portable")
+    assert (df["status"] == "ok").all() and len(df) == 1
+    assert "-DGGML_CPU_ALL_VARIANTS=ON" in json.loads(df["build_flags"].iloc[0])
+    binary = Path(json.loads(df["command"].iloc[0])[0])
+    assert len(list(binary.parent.glob("libggml-cpu-*.so"))) >= 5

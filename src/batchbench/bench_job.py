@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import signal
 import subprocess
@@ -29,6 +30,7 @@ KNOWN_FAILURES = (
     ("failed to find a memory slot", "KV cache too small for the batch: failed to find a memory slot"),
     ("failed to decode", "llama_decode failed"),
     ("failed to allocate", "out of memory: llama.cpp failed to allocate a buffer"),
+    ("insufficient memory", "out of memory: llama.cpp failed to allocate a buffer"),
     ("std::bad_alloc", "out of memory: std::bad_alloc"),
     ("unable to load model", "unable to load model"),
     ("failed to create the llama_context", "failed to create the llama_context"),
@@ -73,10 +75,17 @@ class Runner:
             os.killpg(self.child.pid, signal.SIGKILL)
         sys.exit(128 + signum)
 
-    def run(self, argv: list[str], log, timeout: float | None) -> tuple[int | None, str, str]:
+    def run(self, argv: list[str], log, timeout: float | None,
+            address_space_mb: int | None = None) -> tuple[int | None, str, str]:
         """(returncode or None on timeout, stdout, stderr)."""
+
+        def limit_memory():  # in the child: its allocations beyond the limit fail, as out of memory
+            limit = address_space_mb * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, errors="replace", start_new_session=True)
+                                      text=True, errors="replace", start_new_session=True,
+                                      preexec_fn=limit_memory if address_space_mb else None)
         try:
             out, err = self.child.communicate(timeout=timeout)
             code = self.child.returncode
@@ -111,7 +120,7 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
     for attempts in range(1, spec["retries"] + 2):
         log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
         log.flush()
-        code, stdout, stderr = runner.run(argv, log, spec.get("timeout_s"))
+        code, stdout, stderr = runner.run(argv, log, spec.get("timeout_s"), spec.get("address_space_mb"))
         if code is None:
             status, reason = "timeout", f"no result within the {spec['timeout_s']} s timeout"
             break

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -148,6 +149,36 @@ def git_commit(tree: Path) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+# Instead of -march=native: every CPU variant, the best one chosen when the binary starts.
+PORTABLE_FLAGS = ["-DGGML_NATIVE=OFF", "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON",
+                  "-DBUILD_SHARED_LIBS=ON"]
+
+
+def is_native(cmake_flags: list[str]) -> bool:
+    """Whether the build targets the building CPU (llama.cpp's default unless GGML_NATIVE=OFF)."""
+    native = True
+    for flag in cmake_flags:
+        match = re.fullmatch(r"-DGGML_NATIVE(?::BOOL)?=(\w+)", flag)
+        if match:
+            native = match.group(1).upper() in ("ON", "1", "TRUE", "YES")
+    return native
+
+
+def node_type() -> str:
+    """A short fingerprint of this CPU (model and instruction set), for native builds' cache keys."""
+    model = flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith(("flags", "Features")) and not flags:
+                flags = line.split(":", 1)[1].strip()
+    except OSError:
+        model = platform.processor()
+    text = f"{platform.machine()}\0{model}\0{' '.join(sorted(flags.split()))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 @contextlib.contextmanager
 def locked(path: Path):
     """An exclusive lock, so two runs sharing the cache never build the same thing at once."""
@@ -160,7 +191,10 @@ def locked(path: Path):
 def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: Path,
           threads: int, log) -> dict:
     """Build the tools into the cache (unless that build is there already); its manifest."""
-    out_dir = cache_dir / "llama.cpp" / build_key(source, cmake_flags, patches)
+    key = build_key(source, cmake_flags, patches)
+    if is_native(cmake_flags):
+        key += f"-{node_type()}"  # a -march=native binary is only for CPUs like this one
+    out_dir = cache_dir / "llama.cpp" / key
     manifest_path = out_dir / "build.json"
     with locked(out_dir.with_suffix(".lock")):
         if manifest_path.exists():
@@ -177,12 +211,13 @@ def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: 
                  *cmake_flags], log)
             run(["cmake", "--build", str(build_dir), "--config", "Release", "-j", str(threads),
                  "--target", *TARGETS], log)
+            # the whole folder: a portable build keeps its CPU variants there as shared libraries
             bin_dir = out_dir / "bin"
-            bin_dir.mkdir(parents=True, exist_ok=True)
-            for target in TARGETS:
-                shutil.copy2(build_dir / "bin" / target, bin_dir / target)
+            shutil.copytree(build_dir / "bin", bin_dir, symlinks=True, dirs_exist_ok=True)
             commit = git_commit(tree)
         manifest = {
+            "key": key,
+            "node_type": node_type() if is_native(cmake_flags) else None,
             "source": source_identity(source),
             "source_commit": commit,
             "cmake_flags": list(cmake_flags),

@@ -10,12 +10,13 @@ import json
 import math
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from . import UserError
-from .build import build_key
+from .build import PORTABLE_FLAGS, build_key
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
 from .synth import ModelShape, SyntheticSpec, spec_from_config
@@ -29,6 +30,17 @@ ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
 MEMORY_MARGIN = 1.15
 MEMORY_OVERHEAD = 256 << 20
+
+def check_runs(binary: str, where: str) -> None:
+    """A given binary must start (a wrong architecture or a missing library fails here)."""
+    try:
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise UserError(f"{where}: {binary!r} does not run: {exc}") from None
+    if result.returncode != 0 and "version" not in result.stdout + result.stderr:
+        tail = (result.stderr or result.stdout).strip()[-300:]
+        raise UserError(f"{where}: {binary!r} does not run (exit code {result.returncode}): {tail}")
+
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
@@ -99,9 +111,12 @@ class Study:
             for tool, path in b.binaries.items():
                 if not (os.path.isfile(path) and os.access(path, os.X_OK)):
                     raise UserError(f"{where}.binaries.{tool}: {path!r} does not exist or is not executable")
+            check_runs(b.binaries["batched_bench"], f"{where}.binaries.batched_bench")
             return b
         b.source = entry["source"]
         b.cmake_flags = list(entry.get("cmake_flags", []))
+        if entry.get("portable"):
+            b.cmake_flags = [f for f in b.cmake_flags if not f.startswith("-DGGML_NATIVE")] + PORTABLE_FLAGS
         b.patches = [(workflow_dir / p).resolve() for p in entry.get("patches", [])]
         for p in b.patches:
             if not p.is_file():
@@ -159,6 +174,8 @@ class Study:
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
             "options": job.option_map, "extra_args": list(job.extra_args),
             "timeout_s": self.run.get("timeout_s"), "retries": int(self.run.get("retries", 2)),
+            # only when set, so jobs planned before this option existed are not rerun
+            **({"address_space_mb": limit} if (limit := self.run.get("address_space_limit_mb")) else {}),
         }
 
     def memory_bytes(self, job: Job) -> int:
