@@ -16,8 +16,10 @@ CONFIG_KEYS = ("n_kv_max", "n_batch", "n_ubatch", "flash_attn", "is_pp_shared", 
                "n_threads", "n_threads_batch")
 INT_COLUMNS = {"pp", "tg", "b", "n_kv"}
 
+_INT = r"\s*(\d+)\s*"
 _NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
-MARKDOWN_ROW = re.compile(r"^\s*\|" + r"\|".join([_NUMBER] * 10) + r"\|")
+# PP | TG | B | N_KV are counts; the six times and speeds are decimals
+MARKDOWN_ROW = re.compile(r"^\s*\|" + r"\|".join([_INT] * 4 + [_NUMBER] * 6) + r"\|")
 HEADER = re.compile(r"(?:llama_batched_bench|main):\s*(n_kv_max\s*=.*)$")
 
 
@@ -33,7 +35,11 @@ def parse_jsonl_line(line: str) -> dict | None:
     if not isinstance(obj, dict) or not all(k in obj for k in JSONL_KEYS):
         return None
     row = {ours: obj[theirs] for theirs, ours in JSONL_KEYS.items()}
-    row.update({k: obj[k] for k in CONFIG_KEYS if k in obj})
+    # a garbled line is not a result: counts must be integers, times and speeds numbers
+    if not all(type(row[k]) is int for k in INT_COLUMNS) or not all(
+            type(row[k]) in (int, float) for k in METRICS if k not in INT_COLUMNS):
+        return None
+    row.update({k: obj[k] for k in CONFIG_KEYS if type(obj.get(k)) is int})
     return row
 
 
