@@ -150,8 +150,9 @@ def git_commit(tree: Path) -> str | None:
 
 
 # Instead of -march=native: every CPU variant, the best one chosen when the binary starts.
+# ($ORIGIN: the binaries find their libraries beside them once copied into the cache)
 PORTABLE_FLAGS = ["-DGGML_NATIVE=OFF", "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON",
-                  "-DBUILD_SHARED_LIBS=ON"]
+                  "-DBUILD_SHARED_LIBS=ON", "-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON"]
 
 
 def is_native(cmake_flags: list[str]) -> bool:
@@ -249,6 +250,8 @@ def describe(manifest: dict) -> dict:
         raise UserError(f"llama-batched-bench binary {binary!r} does not exist or is not executable")
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
     text = (version.stdout + version.stderr).strip()
+    if version.returncode != 0 and "version" not in text:
+        raise UserError(f"{binary} does not run (exit code {version.returncode}): {text[-500:]}")
     match = VERSION.search(text)
     helptext = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60)
     return {
