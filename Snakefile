@@ -1,11 +1,14 @@
 # llama-batched-bench study: build llama.cpp, make the models, run one job per combination,
 # collect every result into results/<experiment>/runs.parquet.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0.0")
 
 
-configfile: "config/config.yaml"
+# the embedded default, found from any --directory; --configfile and --config override it
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "rules/common.smk"

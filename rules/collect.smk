@@ -12,9 +12,23 @@ rule plan_table:
         "../scripts/plan_table.py"
 
 
+rule import_logs:
+    input:
+        STUDY.imports,
+    output:
+        "results/{experiment}/imported.json",
+    log:
+        "logs/{experiment}/import_logs.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/import_logs.py"
+
+
 rule runs_table:
     input:
-        bench_outputs,
+        runs=bench_outputs,
+        imported=imported_records,
     output:
         "results/{experiment}/runs.parquet",
     log:

@@ -66,6 +66,10 @@ def bench_job(wildcards):
     return JOBS[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
 
 
+def imported_records(wildcards):
+    return [f"results/{wildcards.experiment}/imported.json"] if STUDY.imports else []
+
+
 def bench_priority(wildcards):
     w = wildcards
     return PRIORITY[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]

@@ -59,3 +59,24 @@ def test_mutated_jsonl(text):
 @given(mutated(MARKDOWN))
 def test_mutated_markdown(text):
     check_rows(result_rows("", text))
+
+
+LOGS = sorted((FIXTURES / "logs").glob("0*.txt")) + [FIXTURES / "logs" / "seed-table.md"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(LOGS).flatmap(lambda p: mutated(p.read_text(errors="replace"))))
+def test_mutated_published_logs_import_or_fail_with_file_and_line(tmp_path_factory, text):
+    from batchbench.importer import LogFormatError, import_records
+
+    path = tmp_path_factory.mktemp("fuzz") / "log.txt"
+    path.write_text(text)
+    try:
+        records = import_records(str(path), "e")
+    except LogFormatError as err:
+        assert str(err).startswith(str(path))
+        return
+    for record in records:
+        assert record["status"] in ("ok", "skipped", "failed")
+        if record["status"] == "ok":
+            check_rows([record["metrics"]])

@@ -84,7 +84,9 @@ def flatten(record: dict) -> dict:
         "build_version": build.get("version"), "build_number": build.get("build_number"),
         "build_commit": build.get("commit"), "build_flags": _json(build.get("cmake_flags")),
         "build_patches": _json(build.get("patches")), "build_source": _json(build.get("source")),
-        "imported": False,
+        "imported": bool(record.get("imported")),
+        "source_file": record.get("source_file"),
+        "source_line": record.get("source_line"),
     })
     for key in ("pp_shared", "kv_unified", "tg_separate"):
         row[key] = bool(row[key])
@@ -106,8 +108,9 @@ def read_records(paths: list[str]) -> list[dict]:
     return records
 
 
-def write_runs_table(record_paths: list[str], skipped: list[dict], output: str) -> pa.Table:
-    table = runs_table(read_records(record_paths) + list(skipped))
+def write_runs_table(record_paths: list[str], extra: list[dict], output: str) -> pa.Table:
+    """Jobs' records, plus records made without a job (skipped combinations, imported rows)."""
+    table = runs_table(read_records(record_paths) + list(extra))
     tmp = f"{output}.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, output)

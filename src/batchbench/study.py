@@ -6,6 +6,7 @@ time, before any job starts.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -83,7 +84,7 @@ class Study:
         self.cache_dir = Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
         self.grid = config["grid"]
         self.run = config.get("run", {})
-        self.imports = list(config.get("imports") or [])
+        self.imports = self._import_files(config.get("imports") or [])
         self.builds = [self._build(b, i, workflow_dir) for i, b in enumerate(config["builds"])]
         self.models = [self._model(m, i) for i, m in enumerate(config["models"])]
         if not self.models and not self.imports:
@@ -145,6 +146,18 @@ class Study:
         est = int(spec.shape.n_params * BYTES_PER_WEIGHT[spec.quant])
         return Model(name, path_segment(name), spec.shape, est, synthetic=spec,
                      key=spec.key(qkey), quantizer=quantizer)
+
+    @staticmethod
+    def _import_files(patterns: list[str]) -> list[str]:
+        """Every file the `imports` paths and globs name, each once, in a stable order."""
+        files: list[str] = []
+        for i, pattern in enumerate(patterns):
+            matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+            matches = [m for m in matches if os.path.isfile(m)]
+            if not matches:
+                raise UserError(f"imports[{i}]: {pattern!r} names no file")
+            files += [m for m in matches if m not in files]
+        return files
 
     @staticmethod
     def _unique(key: str, names: list[str], dirs: list[str]) -> None:
