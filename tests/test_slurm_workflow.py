@@ -13,22 +13,10 @@ import pytest
 import yaml
 from conftest import ROOT
 from slurm_cluster import slurm_cluster_fixture
+from workflow import TINY, snakemake
 
 pytestmark = pytest.mark.real
 slurm = slurm_cluster_fixture(scope="module")
-
-TINY = {"arch": "qwen3", "n_layer": 2, "n_embd": 128, "n_head": 4, "n_head_kv": 2, "head_dim": 32,
-        "n_ff": 384, "n_vocab": 2048, "quant": "Q8_0"}
-
-
-def run(workdir: Path, config: dict, env: dict, *args: str) -> subprocess.CompletedProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return result
 
 
 def scontrol_job(job_id: str, env: dict) -> dict:
@@ -44,13 +32,13 @@ def slurm_run(slurm, tmp_path_factory):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     validate(config, str(ROOT / "schemas" / "config.schema.yaml"), set_default=True)
     config["experiment"] = "slurm"
-    config["models"] = [{"name": "tiny", "synthetic": TINY}]
+    config["models"] = [{"name": "tiny", "synthetic": {**TINY, "quant": "Q8_0"}}]
     config["grid"] = {"npp": [32, 64], "ntg": [16], "npl": [1, 2], "threads": 1, "batch": 2048,
                       "ubatch": 512}
     # the jobs' own snakemake must be this environment's
     env = {**slurm.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), slurm.env["PATH"]])}
     workdir = tmp_path_factory.mktemp("slurm-run")
-    run(workdir, config, env, "--profile", str(ROOT / "profiles" / "slurm"))
+    snakemake(workdir, config, "--profile", str(ROOT / "profiles" / "slurm"), env=env)
     return workdir, config, env
 
 
@@ -62,7 +50,7 @@ def test_slurm_every_benchmark_row_is_ok_with_its_job_id_and_node(slurm, slurm_r
     assert rows["job_id"].str.fullmatch(r"\d+").all() and rows["job_id"].nunique() == 4
     assert (rows["job_node"] == slurm.node).all()
     # the same shape as a local run of the same config
-    run(tmp_path, config, os.environ.copy(), "--cores", "2")
+    snakemake(tmp_path, config)
     local = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
     key = ["pp", "tg", "b", "n_kv", "status"]
     assert list(rows.columns) == list(local.columns)
@@ -87,7 +75,7 @@ def test_slurm_jobs_asked_for_the_computed_memory_and_cpus(slurm, slurm_run):
 
 def test_slurm_rerun_submits_nothing(slurm_run):
     workdir, config, env = slurm_run
-    result = run(workdir, config, env, "--profile", str(ROOT / "profiles" / "slurm"), "-n")
+    result = snakemake(workdir, config, "--profile", str(ROOT / "profiles" / "slurm"), "-n", env=env)
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -95,7 +83,7 @@ def test_slurm_rerun_submits_nothing(slurm_run):
                                      ["--slurm-array-jobs=bench_run"]], ids=["group", "array"])
 def test_slurm_packed_submissions_never_overlap(slurm_run, tmp_path, packing):
     _, config, env = slurm_run
-    result = run(tmp_path, config, env, "--profile", str(ROOT / "profiles" / "slurm"), *packing)
+    result = snakemake(tmp_path, config, "--profile", str(ROOT / "profiles" / "slurm"), *packing, env=env)
     rows = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
     assert len(rows) == 4 and (rows["status"] == "ok").all()
     if "--groups" in packing:

@@ -19,14 +19,11 @@ from pathlib import Path
 
 from . import UserError
 from .context import cells_needed
-from .parse import INT_COLUMNS, METRICS, parse_header, parse_jsonl_line
+from .parse import QUOTE, clean, parse_header, parse_jsonl_line, table_cells, table_row
 
-QUOTE = re.compile(r"^\s*(?:>\s?)+")
 HEADER_CELLS = ["pp", "tg", "b", "n_kv", "t_pp s", "s_pp t/s", "t_tg s", "s_tg t/s", "t s", "s t/s"]
 PERF = re.compile(r"(?:llama_perf_context_print|llama_print_timings):\s*(load|prompt eval|eval|total) time\s*=\s*"
                   r"([\d.]+) ms(?:\s*/\s*(\d+) (tokens|runs))?")
-INT = re.compile(r"^\d+$")
-FLOAT = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 class LogFormatError(UserError):
@@ -46,38 +43,8 @@ class Run:
     perf: dict = field(default_factory=dict)
 
 
-def clean(line: str) -> str:
-    """The line without Markdown quoting, hard-break backslashes and line-end characters."""
-    line = QUOTE.sub("", line.rstrip("\r\n").rstrip("\r"))
-    return line.rstrip().removesuffix("\\").rstrip()
-
-
-def table_cells(line: str) -> list[str] | None:
-    text = line.strip()
-    if not text.startswith("|"):
-        return None
-    parts = [c.strip() for c in text.strip("|").split("|")]
-    return parts
-
-
 def is_table_header(cells: list[str]) -> bool:
     return [" ".join(c.lower().split()) for c in cells] == HEADER_CELLS
-
-
-def table_row(cells: list[str]) -> dict | None:
-    if len(cells) != 10:
-        return None
-    row = {}
-    for name, cell in zip(METRICS, cells, strict=True):
-        if name in INT_COLUMNS:
-            if not INT.match(cell):
-                return None
-            row[name] = int(cell)
-        else:
-            if not FLOAT.match(cell):
-                return None
-            row[name] = float(cell)
-    return row
 
 
 def consistent(row: dict) -> bool:

@@ -16,10 +16,10 @@ CONFIG_KEYS = ("n_kv_max", "n_batch", "n_ubatch", "flash_attn", "is_pp_shared", 
                "n_threads", "n_threads_batch")
 INT_COLUMNS = {"pp", "tg", "b", "n_kv"}
 
-_INT = r"\s*(\d+)\s*"
-_NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
 # PP | TG | B | N_KV are counts; the six times and speeds are decimals
-MARKDOWN_ROW = re.compile(r"^\s*\|" + r"\|".join([_INT] * 4 + [_NUMBER] * 6) + r"\|")
+INT = re.compile(r"^\d+$")
+DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")
+QUOTE = re.compile(r"^\s*(?:>\s?)+")
 HEADER = re.compile(r"(?:llama_batched_bench|main):\s*(n_kv_max\s*=.*)$")
 
 
@@ -43,12 +43,32 @@ def parse_jsonl_line(line: str) -> dict | None:
     return row
 
 
-def parse_markdown_row(line: str) -> dict | None:
-    match = MARKDOWN_ROW.match(line)
-    if not match:
+def clean(line: str) -> str:
+    """The line without Markdown quoting, a hard-break backslash and line-end characters."""
+    return QUOTE.sub("", line.rstrip("\r\n")).rstrip().removesuffix("\\").rstrip()
+
+
+def table_cells(line: str) -> list[str] | None:
+    """The cells of a Markdown table line, or None if it is not one."""
+    text = line.strip()
+    return [c.strip() for c in text.strip("|").split("|")] if text.startswith("|") else None
+
+
+def table_row(cells: list[str]) -> dict | None:
+    """A PP | TG | B | N_KV | T_PP | S_PP | T_TG | S_TG | T | S row as our columns, or None."""
+    if len(cells) != len(METRICS):
         return None
-    return {name: (int(v) if name in INT_COLUMNS else float(v))
-            for name, v in zip(METRICS, match.groups(), strict=True)}
+    row = {}
+    for name, cell in zip(METRICS, cells, strict=True):
+        if not (INT if name in INT_COLUMNS else DECIMAL).match(cell):
+            return None
+        row[name] = int(cell) if name in INT_COLUMNS else float(cell)
+    return row
+
+
+def parse_markdown_row(line: str) -> dict | None:
+    cells = table_cells(clean(line))
+    return table_row(cells) if cells else None
 
 
 def parse_header(line: str) -> dict:
