@@ -5,8 +5,10 @@ import socket
 import subprocess
 import time
 
+import pytest
 from slurm_cluster import slurm_cluster_fixture
 
+pytestmark = pytest.mark.real
 slurm = slurm_cluster_fixture(scope="module")
 
 
