@@ -30,7 +30,7 @@ rule bench_run:
     resources:
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
-        gpu=bench_gpus,
+        gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
         python=sys.executable,

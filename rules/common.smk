@@ -87,6 +87,10 @@ def bench_threads(wildcards):
     return STUDY.cpus(bench_job(wildcards)) if submitting else workflow.cores
 
 
+# a per-job GPU request only when some build could use one (each function costs dry-run time)
+ANY_GPU_BUILD = any(build.gpu_backend for build in STUDY.builds)
+
+
 def bench_gpus(wildcards):
     return STUDY.gpus(bench_job(wildcards))
 
