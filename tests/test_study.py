@@ -22,6 +22,7 @@ def test_fixed_context_plans_skipped_rows(default_config):
     s = study(default_config)
     skipped = {(j.pp, j.tg, j.b) for j in s.skipped}
     assert skipped and all(b * (pp + tg) > 2048 for pp, tg, b in skipped)
+    assert s.summary.count("skipped: PP=") == 10 and "and 7 more in plan.tsv" in s.summary
     records = s.skipped_records()
     assert all(r["status"] == "skipped" and "exceeds" in r["reason"] for r in records)
 

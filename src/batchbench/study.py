@@ -246,7 +246,15 @@ class Study:
                 f"({len(self.models)} model(s) x {len(self.builds)} build(s)), {len(self.skipped)} "
                 f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
                 f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
-                f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s")
+                f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
+
+    def _skipped_lines(self, most: int = 10) -> str:
+        """The skipped combinations and why (the first few; plan.tsv has them all)."""
+        lines = [f"\n  skipped: PP={j.pp} TG={j.tg} B={j.b} ({j.opts_slug}): {j.skip_reason()}"
+                 for j in self.skipped[:most]]
+        if len(self.skipped) > most:
+            lines.append(f"\n  ... and {len(self.skipped) - most} more in plan.tsv")
+        return "".join(lines)
 
     def skipped_records(self) -> list[dict]:
         out = []
