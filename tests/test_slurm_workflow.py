@@ -91,4 +91,5 @@ def test_slurm_packed_submissions_never_overlap(slurm_run, tmp_path, packing):
     else:
         assert "Submitted array job" in result.stdout + result.stderr
     rows = rows.sort_values("start_time")
-    assert (rows["end_time"].values[:-1] <= rows["start_time"].values[1:]).all()
+    starts, ends = rows["start_time"].tolist(), rows["end_time"].tolist()
+    assert all(end <= start for end, start in zip(ends[:-1], starts[1:], strict=True))
