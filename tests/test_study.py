@@ -49,6 +49,8 @@ def test_memory_grows_with_the_kv_cache(default_config):
          ["builds[0]", "/no/bb", "does not exist"]),
     ],
 )
+
+
 def test_config_mistakes_name_the_key(default_config, mutate, words):
     mutate(default_config)
     with pytest.raises(UserError) as err:

@@ -12,6 +12,7 @@ from workflow import base_config, bench_jobs_planned, runs, snakemake
 
 pytestmark = pytest.mark.real
 
+
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
     from snakemake.utils import validate

@@ -32,6 +32,7 @@ ASSUMED_BANDWIDTH = 10e9
 MEMORY_MARGIN = 1.15
 MEMORY_OVERHEAD = 256 << 20
 
+
 def check_runs(binary: str, where: str) -> None:
     """A given binary must start (a wrong architecture or a missing library fails here)."""
     try:
@@ -45,6 +46,7 @@ def check_runs(binary: str, where: str) -> None:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
+
 
 @dataclass
 class Build:
@@ -66,6 +68,7 @@ class Build:
     def has_quantize(self) -> bool:
         return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
 
+
 @dataclass
 class Model:
     name: str
@@ -76,6 +79,7 @@ class Model:
     synthetic: SyntheticSpec | None = None
     key: str | None = None            # cache key of a synthetic model
     quantizer: Build | None = None
+
 
 class Study:
     def __init__(self, config: dict, workflow_dir: Path):
@@ -266,6 +270,7 @@ class Study:
                         "extra_args": list(job.extra_args), "status": "skipped",
                         "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
         return out
+
 
 def spec_json(spec: dict) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
