@@ -16,14 +16,23 @@ include: "rules/build.smk"
 include: "rules/models.smk"
 include: "rules/bench.smk"
 include: "rules/collect.smk"
+include: "rules/analysis.smk"
 
 
-# Light bookkeeping stays on the submitting host; builds, models and benchmarks are cluster jobs.
+report: "report/workflow.rst"
+
+
+# Light bookkeeping and the analysis stay on the submitting host; builds, models, benchmarks
+# and the machine's limits are cluster jobs (measured where the benchmarks run).
 localrules:
     all,
     bench_setup,
     plan_table,
     runs_table,
+    analysis_tables,
+    figures,
+    comparison,
+    report,
 
 
 rule all:

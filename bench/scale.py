@@ -1,5 +1,6 @@
 """Scale: a dry run of a 10,000-combination grid against Snakemake's dry run of 10,000 trivial
-jobs, side by side, and collecting 10,000 job records into Parquet.
+jobs, side by side; collecting 10,000 job records into Parquet; and analysing them (every
+derived table) against the plain pandas median per combination of the same rows.
 
     python bench/scale.py [--rounds 3]
 """
@@ -12,8 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 from common import ROOT, default_config, median, run_snakefile, run_workflow
 
+from batchbench import derive
 from batchbench.collect import write_runs_table
 
 TRIVIAL_SNAKEFILE = """
@@ -53,8 +56,12 @@ def main() -> None:
     records_dir = scratch / "records"
     records_dir.mkdir()
     paths = []
-    for i in range(10000):
-        record.update(pp=16 + i % 25, tg=8 + i % 20, b=1 + i % 20)
+    for i in range(10000):  # 10,000 distinct combinations, timings that grow with them
+        pp, tg, b = 16 * (1 + i % 25), 8 * (1 + i // 25 % 20), 1 + i // 500
+        t_pp, t_tg = 0.001 * b * pp + 0.01, 0.002 * tg * b**0.5
+        record.update(pp=pp, tg=tg, b=b)
+        record["metrics"].update(n_kv=(pp + tg) * b, t_pp=t_pp, s_pp=b * pp / t_pp, t_tg=t_tg, s_tg=b * tg / t_tg,
+                                 t=t_pp + t_tg, s=(pp + tg) * b / (t_pp + t_tg))
         path = records_dir / f"{i}.json"
         path.write_text(json.dumps(record))
         paths.append(str(path))
@@ -65,6 +72,19 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     print(f"collect 10,000 records into Parquet: {median(times):.2f} s, {table.num_rows} rows "
           "(goal: <= 10 s)")
+
+    runs = pd.read_parquet(scratch / "runs.parquet")
+    analysed, plain = [], []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        tables = derive.derive(runs, None)
+        analysed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        runs[runs["status"] == "ok"].groupby(["model", "build", "pp", "tg", "b"])[["t_pp", "t_tg", "s"]].median()
+        plain.append(time.perf_counter() - start)
+    print(f"analyse 10,000 combinations (median of {args.rounds}): every derived table "
+          f"{median(analysed):.2f} s ({len(tables['combinations'])} combinations), plain pandas median per "
+          f"combination {median(plain):.3f} s")
 
 
 if __name__ == "__main__":

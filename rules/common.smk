@@ -9,6 +9,8 @@ from snakemake.utils import validate
 try:
     from batchbench import UserError
     from batchbench.config_check import check as check_config
+    from batchbench.derive import TABLES as ANALYSIS_TABLES
+    from batchbench.figures import FIGURES as FIGURE_NAMES
     from batchbench.study import Study, spec_json
 except ImportError as err:
     raise WorkflowError(
@@ -51,9 +53,50 @@ wildcard_constraints:
     rep=r"\d+",
 
 
+ANALYSIS = config["analysis"]
+THRESHOLDS = {
+    "min_time_s": ANALYSIS["min_time_ms"] / 1000,
+    "max_cv": ANALYSIS["max_cv"],
+    "saturation_share": ANALYSIS["saturation_share"],
+}
+FIGURE_CAPTIONS = {
+    name: (Path(workflow.basedir) / "report" / "figures" / f"{name}.rst")
+    .read_text()
+    .strip()
+    for name in [*FIGURE_NAMES, "compare"]
+}
+
+
 def get_final_output():
     results = Path("results") / STUDY.experiment
-    return [str(results / "runs.parquet"), str(results / "plan.tsv")]
+    return [
+        str(results / name)
+        for name in ("runs.parquet", "plan.tsv", "report.html", "report.md")
+    ]
+
+
+# The first of each axis is the baseline others are divided by.
+COMPARISON_BASELINES = {
+    "experiment": STUDY.experiment,
+    "build": STUDY.builds[0].name,
+    "model": STUDY.models[0].name if STUDY.models else "",
+}
+
+
+def comparison_runs(wildcards):
+    return [f"results/{wildcards.experiment}/runs.parquet"] + [
+        f"results/{other}/runs.parquet" for other in ANALYSIS["compare_with"]
+    ]
+
+
+def limits_threads(wildcards):
+    """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
+    return max((STUDY.cpus(job) for job in STUDY.jobs), default=1) if submitting() else workflow.cores
+
+
+def machine_limits(wildcards):
+    """Measured only where this experiment runs benchmarks (imported rows come from elsewhere)."""
+    return [f"results/{wildcards.experiment}/machine/limits.json"] if STUDY.jobs else []
 
 
 def bench_outputs(wildcards):
@@ -79,12 +122,16 @@ def bench_spec(wildcards):
     return spec_json(STUDY.job_spec(bench_job(wildcards)))
 
 
+def submitting():
+    """Whether jobs go to a cluster from here (rather than run here or inside an allocation)."""
+    return not workflow.local_exec and not workflow.remote_exec
+
+
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
     cluster allocation holding a group of them) a benchmark claims every core, so nothing of
     the workflow runs beside a measurement."""
-    submitting = not workflow.local_exec and not workflow.remote_exec
-    return STUDY.cpus(bench_job(wildcards)) if submitting else workflow.cores
+    return STUDY.cpus(bench_job(wildcards)) if submitting() else workflow.cores
 
 
 # a per-job GPU request only when some build could use one (each function costs dry-run time)

@@ -14,6 +14,9 @@ SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 BAD_INPUTS = [
     ("misspelt top-level key", lambda c: c.update(expriment="x"),
      ["unknown key 'expriment'", "did you mean 'experiment'"]),
+    ("analysis key in American spelling", lambda c: c.update(analysis={"anonymize": True}),
+     ["analysis", "'anonymize'", "did you mean 'anonymise'"]),
+    ("zero noise limit", lambda c: c.update(analysis={"max_cv": 0}), ["analysis.max_cv", "a number > 0"]),
     ("misspelt grid key", lambda c: c["grid"].update(nppp=[1]), ["grid", "'nppp'", "did you mean 'npp'"]),
     ("zero in npl", lambda c: c["grid"].update(npl=[1, 0, 4]), ["grid.npl", "[1, 0, 4]", "integer >= 1"]),
     ("empty npp", lambda c: c["grid"].update(npp=[]), ["grid.npp", "[]"]),

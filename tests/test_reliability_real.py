@@ -1,6 +1,7 @@
 """Bad runs lose nothing, with the real binary: crashes, out of memory, timeouts and bad
 arguments become rows; interrupted and killed runs recover; odd names stay inert."""
 
+import html
 import json
 import os
 import shutil
@@ -166,3 +167,8 @@ def test_odd_names_and_paths_work_and_execute_nothing(default_config, tmp_path):
     assert row["model_path"] == str(odd_model.resolve())
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
     assert not list(cache.parent.glob("PWNED*"))
+    # the name reaches the report intact and inert: escaped in HTML, literal in Markdown
+    report = work / "results" / "odd"
+    assert html.escape(name) in (report / "report.html").read_text()
+    assert name in (report / "report.md").read_text()
+    assert (report / "figures" / "s_vs_b.png").stat().st_size > 5000

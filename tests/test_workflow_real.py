@@ -138,3 +138,31 @@ def test_portable_build_runs_with_its_cpu_variants(default_config, tmp_path):
     assert "-DGGML_CPU_ALL_VARIANTS=ON" in json.loads(df["build_flags"].iloc[0])
     binary = Path(json.loads(df["command"].iloc[0])[0])
     assert len(list(binary.parent.glob("libggml-cpu-*.so"))) >= 5
+
+
+def test_the_run_is_analysed_compared_and_reported(grid_run):
+    from browser import open_page, outside_requests
+
+    workdir, _ = grid_run
+    results = workdir / "results" / "e2e"
+    limits = json.loads((results / "machine" / "limits.json").read_text())
+    assert limits["bandwidth_gb_s"] > 0 and limits["flops_g"] > 0
+    hardware = pd.read_parquet(results / "analysis" / "hardware.parquet")
+    assert (hardware["bandwidth_gb_s"] > 0).all() and hardware["bandwidth_pct"].notna().all()
+    # a ratio in the analysis is the ratio of the rows in runs.parquet
+    df = runs(workdir)
+    plain = df[(df["model"] == "tiny-f16") & ~df["pp_shared"] & ~df["kv_unified"] & (df["pp"] == 32)]
+    expected = plain.set_index("b")["t_tg"]
+    scaling = pd.read_parquet(results / "analysis" / "generation_scaling.parquet")
+    mine = scaling[(scaling["model"] == "tiny-f16") & (scaling["pp"] == 32)
+                   & (scaling["config"] == "pp_shared=False kv_unified=False")].set_index("b")
+    assert mine.loc[4, "t_tg_ratio"] == pytest.approx(expected[4] / expected[1])
+    # two models of one run: compared, and known to come from the same (interleaved) run
+    summary = pd.read_parquet(results / "analysis" / "compare_summary.parquet")
+    assert set(summary["axis"]) == {"model"} and summary["same_run"].all()
+    assert (summary["matched"] == len(df) // 2).all()  # every combination of one model has its match
+    markdown = (results / "report.md").read_text()
+    assert "## Comparison" in markdown and "GB/s" in markdown
+    shown = open_page(results / "report.html", ROOT / "tests" / "artifacts" / "report-e2e.png")
+    assert outside_requests(shown, results / "report.html") == []
+    assert len(shown["images"]) == 9 and all(c and w > 100 for c, w, _ in shown["images"])

@@ -36,6 +36,9 @@ COLUMNS: dict[str, pa.DataType] = {
     # provenance
     "model_arch": pa.string(), "model_quant": pa.string(), "model_params": pa.int64(),
     "model_bytes": pa.int64(), "model_sha256": pa.string(), "model_path": pa.string(),
+    "model_n_layer": pa.int32(), "model_n_embd": pa.int32(), "model_n_head_kv": pa.int32(),
+    "model_head_dim": pa.int32(), "model_block_params": pa.int64(), "model_output_params": pa.int64(),
+    "model_decode_bytes": pa.int64(),
     "build_version": pa.string(), "build_number": pa.int32(), "build_commit": pa.string(),
     "build_flags": pa.string(), "build_patches": pa.string(), "build_source": pa.string(),
     "host_name": pa.string(), "host_cpu": pa.string(), "host_cores": pa.int32(),
@@ -44,6 +47,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "job_scheduler": pa.string(), "job_id": pa.string(), "job_node": pa.string(),
     # where the row came from: a run of this workflow, or an imported log
     "imported": pa.bool_(), "source_file": pa.string(), "source_line": pa.int32(),
+    # an imported log's llama_perf_context_print counters (JSON), for reconciling with its table
+    "source_perf": pa.string(),
 }
 OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
                   "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate")
@@ -81,12 +86,17 @@ def flatten(record: dict) -> dict:
         "model_arch": model.get("arch"), "model_quant": model.get("quant"),
         "model_params": model.get("n_params"), "model_bytes": model.get("bytes"),
         "model_sha256": model.get("sha256"), "model_path": model.get("path"),
+        "model_n_layer": model.get("n_layer"), "model_n_embd": model.get("n_embd"),
+        "model_n_head_kv": model.get("n_head_kv"), "model_head_dim": model.get("head_dim"),
+        "model_block_params": model.get("block_params"), "model_output_params": model.get("output_params"),
+        "model_decode_bytes": model.get("decode_bytes"),
         "build_version": build.get("version"), "build_number": build.get("build_number"),
         "build_commit": build.get("commit"), "build_flags": _json(build.get("cmake_flags")),
         "build_patches": _json(build.get("patches")), "build_source": _json(build.get("source")),
         "imported": bool(record.get("imported")),
         "source_file": record.get("source_file"),
         "source_line": record.get("source_line"),
+        "source_perf": _json(record.get("perf")),
     })
     for key in ("pp_shared", "kv_unified", "tg_separate"):
         row[key] = bool(row[key])

@@ -50,8 +50,16 @@ def read_shape(path: str) -> tuple[ModelShape, dict]:
         tied_embeddings="output.weight" not in tensors,
     )
     file_type = field("general.file_type")
+    output = tensors.get("output.weight", emb)
     extra = {
         "n_params": int(sum(int(t.n_elements) for t in reader.tensors)),
+        # what a token's forward pass multiplies by (the output only for tokens that need logits)
+        "block_params": int(sum(int(t.n_elements) for t in reader.tensors
+                                if t.name.startswith("blk.") and len(t.shape) > 1)),
+        "output_params": int(output.n_elements) if output is not None else 0,
+        # what a decode step reads: every tensor but the token embedding's unused rows
+        "decode_bytes": int(sum(int(t.n_bytes) for t in reader.tensors
+                                if t.name != "token_embd.weight" or "output.weight" not in tensors)),
         "file_type": gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_") if file_type is not None else None,
     }
     return shape, extra
@@ -67,6 +75,9 @@ def describe(path: str, name: str, sha256: str | None = None) -> dict:
         "arch": shape.arch,
         "quant": extra["file_type"],
         "n_params": extra["n_params"],
+        "block_params": extra["block_params"],
+        "output_params": extra["output_params"],
+        "decode_bytes": extra["decode_bytes"],
         "n_layer": shape.n_layer,
         "n_embd": shape.n_embd,
         "n_head": shape.n_head,

@@ -104,6 +104,7 @@ class Study:
         if all_jobs and not self.jobs:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")
+        self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
         self.model_by_dir = {m.dir: m for m in self.models}
         self.build_by_dir = {b.dir: b for b in self.builds}
 
@@ -162,6 +163,17 @@ class Study:
                 raise UserError(f"imports[{i}]: {pattern!r} names no file")
             files += [m for m in matches if m not in files]
         return files
+
+    def _other_experiments(self, names: list[str]) -> list[str]:
+        """Experiments to compare with must have been collected already (in this folder)."""
+        done = sorted(p.parent.name for p in Path("results").glob("*/runs.parquet"))
+        for i, name in enumerate(names):
+            if name == self.experiment:
+                raise UserError(f"analysis.compare_with[{i}]: {name!r} is this experiment itself")
+            if not (Path("results") / name / "runs.parquet").is_file():
+                raise UserError(f"analysis.compare_with[{i}]: {name!r} has no results/{name}/runs.parquet "
+                                f"(run that experiment first); collected here: {', '.join(done) or 'none'}")
+        return names
 
     @staticmethod
     def _unique(key: str, names: list[str], dirs: list[str]) -> None:

@@ -1,0 +1,114 @@
+# The machine's own limits, measured where benchmarks run (taking every core, like a benchmark).
+rule machine_limits:
+    output:
+        "results/{experiment}/machine/limits.json",
+    log:
+        "logs/{experiment}/machine_limits.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: limits_threads
+    resources:
+        mem_mb=2048,
+    script:
+        "../scripts/machine_limits.py"
+
+
+rule analysis_tables:
+    input:
+        runs="results/{experiment}/runs.parquet",
+        limits=machine_limits,
+    output:
+        expand(
+            "results/{{experiment}}/analysis/{table}.{ext}",
+            table=ANALYSIS_TABLES,
+            ext=["parquet", "csv"],
+        ),
+    log:
+        "logs/{experiment}/analysis_tables.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        thresholds=THRESHOLDS,
+        anonymise=ANALYSIS["anonymise"],
+    script:
+        "../scripts/analysis_tables.py"
+
+
+rule figures:
+    input:
+        expand("results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES),
+    output:
+        **{
+            f"{name}_png": report(
+                f"results/{{experiment}}/figures/{name}.png",
+                caption=f"../report/figures/{name}.rst",
+                category="Figures",
+            )
+            for name in FIGURE_NAMES
+        },
+        **{
+            f"{name}_svg": f"results/{{experiment}}/figures/{name}.svg"
+            for name in FIGURE_NAMES
+        },
+    log:
+        "logs/{experiment}/figures.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figures.py"
+
+
+rule report:
+    input:
+        runs="results/{experiment}/runs.parquet",
+        limits=machine_limits,
+        tables=expand(
+            "results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES
+        ),
+        figures=expand("results/{{experiment}}/figures/{name}.png", name=FIGURE_NAMES),
+        comparison="results/{experiment}/analysis/compare_summary.parquet",
+        comparison_figure="results/{experiment}/figures/compare.png",
+    output:
+        md="results/{experiment}/report.md",
+        html="results/{experiment}/report.html",
+    log:
+        "logs/{experiment}/report.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        captions=FIGURE_CAPTIONS,
+        config=config,
+        thresholds=THRESHOLDS,
+        anonymise=ANALYSIS["anonymise"],
+    script:
+        "../scripts/report.py"
+
+
+# This experiment against those named in analysis.compare_with, and its builds and models
+# against each other: the ratio of every metric per matching combination.
+rule comparison:
+    input:
+        runs=comparison_runs,
+    output:
+        tables=expand(
+            "results/{{experiment}}/analysis/{table}.{ext}",
+            table=["compare", "compare_summary"],
+            ext=["parquet", "csv"],
+        ),
+        png=report(
+            "results/{experiment}/figures/compare.png",
+            caption="../report/figures/compare.rst",
+            category="Figures",
+        ),
+        svg="results/{experiment}/figures/compare.svg",
+    log:
+        "logs/{experiment}/comparison.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        folder=lambda wildcards: f"results/{wildcards.experiment}/analysis",
+        baselines=COMPARISON_BASELINES,
+        thresholds=THRESHOLDS,
+        anonymise=ANALYSIS["anonymise"],
+    script:
+        "../scripts/comparison.py"

@@ -1,0 +1,25 @@
+"""Write report.md and the self-contained report.html (rule report)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from batchbench import derive, report
+from batchbench.analysis import Thresholds
+from batchbench.figures import FIGURES
+
+sys.stderr = open(snakemake.log[0], "w")
+runs = pd.read_parquet(snakemake.input.runs)
+limits = json.loads(Path(snakemake.input.limits[0]).read_text()) if snakemake.input.limits else None
+if snakemake.params.anonymise:
+    runs, limits = derive.anonymise(runs, limits)
+tables = derive.read(Path(snakemake.input.tables[0]).parent)
+tables["compare_summary"] = pd.read_parquet(snakemake.input.comparison)
+captions = snakemake.params.captions
+drawn = {name: (png, captions[name]) for name, png in zip(FIGURES, snakemake.input.figures, strict=True)}
+drawn["compare"] = (snakemake.input.comparison_figure, captions["compare"])
+content = report.build(runs, tables, drawn, snakemake.params.config, limits,
+                       Thresholds(**snakemake.params.thresholds))
+report.write(content, snakemake.output.md, snakemake.output.html)

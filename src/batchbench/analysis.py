@@ -1,0 +1,433 @@
+"""The derived tables that answer the seed's questions, from runs.parquet.
+
+Every function takes a DataFrame and returns one, so each step is tested on fixed input. Thin data
+never raises: what cannot be computed is NaN with a `note` saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .context import CACHE_TYPE_BYTES, cells_needed
+
+METRICS = ["n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s"]
+COMBINATION = ["pp", "tg", "b"]
+SERIES = ["experiment", "model", "build", "config"]
+# Options that make two rows different measurements; those that vary form the `config` label.
+OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
+           "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate", "extra_args"]
+# Carried from the rows into the per-combination table (the same for every repetition).
+CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified",
+           "tg_separate", "cache_type_k", "cache_type_v", "model_params", "model_bytes",
+           "model_block_params", "model_output_params", "model_decode_bytes", "model_n_layer",
+           "model_n_head_kv", "model_head_dim", "start_time"]
+BOOTSTRAP_FROM = 5  # 3 values have only 10 distinct resamples
+BOOTSTRAP_RESAMPLES = 2000
+WARMUP_TOKENS = 16  # batched-bench's one warm-up decode per process
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_time_s: float = 0.05       # a T_PP or T_TG shorter than this is not trusted
+    max_cv: float = 0.10           # repetitions spreading more than this are flagged
+    saturation_share: float = 0.10  # a doubling of B that gains less than this saturates
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def with_config_label(runs: pd.DataFrame) -> pd.DataFrame:
+    """Adds `config`: the options that vary within the table, as `name=value` pairs."""
+    runs = runs.copy()
+    varying = [c for c in OPTIONS if c in runs and runs[c].astype(str).nunique(dropna=False) > 1]
+    if varying:
+        runs["config"] = runs[varying].astype(str).apply(
+            lambda row: " ".join(f"{k}={v}" for k, v in row.items()), axis=1)
+    else:
+        runs["config"] = ""
+    return runs
+
+
+def bootstrap_median_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% percentile interval of the median, for each row of `values` (groups × repetitions),
+    from the same BOOTSTRAP_RESAMPLES resamplings; in slices, to bound memory."""
+    picks = rng.integers(0, values.shape[1], size=(BOOTSTRAP_RESAMPLES, values.shape[1]))
+    low, high = np.empty(len(values)), np.empty(len(values))
+    for start in range(0, len(values), 256):
+        medians = np.median(values[start:start + 256][:, picks], axis=2)
+        low[start:start + 256], high[start:start + 256] = np.percentile(medians, [2.5, 97.5], axis=1)
+    return low, high
+
+
+def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """One row per measured combination: the median of its repetitions (and, from 3 on, min, max
+    and coefficient of variation; from 5 on a bootstrap 95% interval), with validity flags."""
+    ok = with_config_label(runs[runs["status"] == "ok"])
+    carried = [c for c in CARRIED if c in ok]
+    groups = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True)
+    table = groups.size().rename("n_reps").reset_index()
+    metrics = ok[METRICS].astype(float).groupby([ok[k] for k in SERIES + COMBINATION], dropna=False, sort=True)
+    first = groups[carried].first().reset_index(drop=True) if carried else None
+    count = metrics.count().to_numpy()
+    enough = count >= 3
+    stats = {"": metrics.median(), "_min": metrics.min(), "_max": metrics.max()}
+    mean, std = metrics.mean().to_numpy(), metrics.std(ddof=1).to_numpy()
+    for suffix, frame in stats.items():
+        values = frame.to_numpy()
+        for j, metric in enumerate(METRICS):
+            table[f"{metric}{suffix}"] = values[:, j] if not suffix else np.where(enough[:, j], values[:, j], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv = np.where(enough & (mean != 0), std / mean, np.nan)
+    for j, metric in enumerate(METRICS):
+        table[f"{metric}_cv"] = cv[:, j]
+    add_bootstrap(table, ok, count)
+    table = table[_combination_columns([])]
+    if first is not None:
+        table = pd.concat([table, first], axis=1)
+    flags = [validity_flags(row, thresholds) for row in table.itertuples()]
+    table["flags"] = ["; ".join(f) for f in flags]
+    table["valid"] = [not f for f in flags]
+    return table
+
+
+def add_bootstrap(table: pd.DataFrame, ok: pd.DataFrame, count: np.ndarray) -> None:
+    """`*_ci_low`, `*_ci_high` for the combinations with BOOTSTRAP_FROM or more repetitions
+    (grouped by how many, so each size is resampled as one array)."""
+    rng = np.random.default_rng(0)
+    group_id = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True).ngroup().to_numpy()
+    position = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True).cumcount().to_numpy()
+    width = int(position.max()) + 1 if len(ok) else 0
+    for j, metric in enumerate(METRICS):
+        values = np.full((len(table), width), np.nan)
+        values[group_id, position] = ok[metric].astype(float).to_numpy()
+        low, high = np.full(len(table), np.nan), np.full(len(table), np.nan)
+        complete = count[:, j] == table["n_reps"].to_numpy()  # no missing value among the repetitions
+        for n in sorted(set(count[:, j][complete & (count[:, j] >= BOOTSTRAP_FROM)])):
+            rows = np.flatnonzero(complete & (count[:, j] == n))
+            low[rows], high[rows] = bootstrap_median_interval(values[rows, :n], rng)
+        table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] = low, high
+
+
+def _combination_columns(carried: list[str]) -> list[str]:
+    """The per-combination table's columns, in order (and so also when it is empty)."""
+    stats = [f"{m}_{s}" for m in METRICS for s in ("min", "max", "cv", "ci_low", "ci_high")]
+    return SERIES + COMBINATION + ["n_reps"] + METRICS + stats + carried
+
+
+def validity_flags(row, thresholds: Thresholds) -> list[str]:
+    flags = []
+    limit_ms = thresholds.min_time_s * 1000
+    for metric, name in (("t_pp", "T_PP"), ("t_tg", "T_TG")):
+        value = getattr(row, metric)
+        if pd.notna(value) and value < thresholds.min_time_s:
+            flags.append(f"{name} {value * 1000:.1f} ms < {limit_ms:g} ms")
+        cv = getattr(row, f"{metric}_cv")
+        if pd.notna(cv) and cv > thresholds.max_cv:
+            flags.append(f"{name} CV {cv:.0%} > {thresholds.max_cv:.0%}")
+    return flags
+
+
+def expected_n_kv(row) -> tuple[int, str]:
+    shared, unified = bool(row.pp_shared), bool(row.kv_unified)
+    formula = "PP + B·TG" if shared and unified else "(PP+TG)·B"
+    return cells_needed(int(row.pp), int(row.tg), int(row.b), shared, unified), formula
+
+
+def n_kv_check(table: pd.DataFrame) -> pd.DataFrame:
+    """Q1: N_KV as printed against the cells the combination fills; a mismatch says which
+    formula the printed value does match, if any."""
+    out = table[SERIES + COMBINATION + ["n_kv", "pp_shared", "kv_unified"]].copy()
+    out["n_kv"] = out["n_kv"].round().astype("Int64")
+    expected, formula, matches = [], [], []
+    for row in out.itertuples():
+        value, name = expected_n_kv(row)
+        expected.append(value)
+        formula.append(name)
+        candidates = {"(PP+TG)·B": (row.pp + row.tg) * row.b, "PP + B·TG": row.pp + row.b * row.tg}
+        matches.append(", ".join(k for k, v in candidates.items() if v == row.n_kv) or "neither")
+    out["expected_n_kv"] = expected
+    out["formula"] = formula
+    out["matches"] = matches
+    out["mismatch"] = out["n_kv"] != out["expected_n_kv"]
+    return out
+
+
+def prompt_tokens(table: pd.DataFrame) -> pd.Series:
+    return table["pp"].where(table["pp_shared"].astype(bool), table["b"] * table["pp"])
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> dict:
+    """Least squares y = slope·x + intercept, with R²; NaN and a note where it cannot be fitted."""
+    if len(np.unique(x)) < 2:
+        return {"slope": np.nan, "intercept": np.nan, "r2": np.nan,
+                "note": f"{len(np.unique(x))} distinct prompt size(s): no line to fit"}
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    total = ((y - y.mean()) ** 2).sum()
+    r2 = 1 - (residual ** 2).sum() / total if total > 0 else np.nan
+    return {"slope": slope, "intercept": intercept, "r2": r2, "note": ""}
+
+
+def prompt_phase(table: pd.DataFrame) -> pd.DataFrame:
+    """Q2, Q3: per series and B, T_PP against prompt tokens (slope in ms per token, intercept in
+    ms, R²) and the spread of S_PP (coefficient of variation across prompt sizes)."""
+    data = table[table["pp"] > 0].assign(tokens=lambda t: prompt_tokens(t))
+    rows = []
+    for key, group in data.groupby(SERIES + ["b"], dropna=False, sort=True):
+        fit = fit_line(group["tokens"].to_numpy(float), group["t_pp"].to_numpy(float) * 1000)
+        s_pp = group["s_pp"].to_numpy(float)
+        rows.append({**dict(zip(SERIES + ["b"], key, strict=False)), "n_points": len(group),
+                     "slope_ms_per_token": fit["slope"], "intercept_ms": fit["intercept"],
+                     "r2": fit["r2"], "s_pp_mean": s_pp.mean(),
+                     "s_pp_cv": s_pp.std(ddof=1) / s_pp.mean() if len(s_pp) > 1 and s_pp.mean() else np.nan,
+                     "note": fit["note"]})
+    return pd.DataFrame(rows, columns=SERIES + ["b", "n_points", "slope_ms_per_token", "intercept_ms",
+                                                "r2", "s_pp_mean", "s_pp_cv", "note"])
+
+
+def regime(step_growth: float, tolerance: float) -> str:
+    """How T_TG grew from the previous B, against growing in proportion to B."""
+    if pd.isna(step_growth):
+        return ""
+    if step_growth < 1 - tolerance:
+        return "sub-linear"
+    return "super-linear" if step_growth > 1 + tolerance else "linear"
+
+
+def generation_scaling(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Q4: per series, PP and TG, each B against B = 1: T_TG ratio beside the ideal B, S_TG ratio,
+    parallel efficiency; and how T_TG grew from the previous B (sub-linear, linear, super-linear)."""
+    rows = []
+    for key, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
+        group = group.sort_values("b")
+        base = group[group["b"] == 1]
+        t1 = base["t_tg"].iloc[0] if len(base) else np.nan
+        s1 = base["s_tg"].iloc[0] if len(base) else np.nan
+        previous = None
+        for row in group.itertuples():
+            step = np.nan
+            if previous is not None and previous.t_tg > 0:
+                step = (row.t_tg / previous.t_tg) / (row.b / previous.b)
+            rows.append({**dict(zip(SERIES + ["pp", "tg"], key, strict=False)), "b": row.b, "t_tg": row.t_tg,
+                         "s_tg": row.s_tg, "s": row.s, "ideal_ratio": float(row.b),
+                         "t_tg_ratio": row.t_tg / t1, "s_tg_ratio": row.s_tg / s1,
+                         "efficiency": row.s_tg / (row.b * s1),
+                         "step_growth": step, "regime": regime(step, thresholds.saturation_share),
+                         "valid": row.valid,
+                         "note": "" if len(base) else "no B = 1 row: no baseline for the ratios"})
+            previous = row
+    return pd.DataFrame(rows, columns=SERIES + ["pp", "tg", "b", "t_tg", "s_tg", "s", "ideal_ratio",
+                                                "t_tg_ratio", "s_tg_ratio", "efficiency", "step_growth",
+                                                "regime", "valid", "note"])
+
+
+def saturation_point(by_b: pd.Series, share: float) -> tuple[float, str]:
+    """The smallest B whose doubling raises the metric by less than `share`."""
+    values = by_b.dropna()
+    pairs = [(b, values[2 * b] / values[b] - 1) for b in values.index if 2 * b in values.index]
+    if not pairs:
+        return np.nan, "no B measured together with its double"
+    for b, gain in sorted(pairs):
+        if gain < share:
+            return float(b), f"doubling B = {b} gains {gain:+.0%}"
+    return np.nan, f"not reached: every doubling up to B = {max(values.index)} gains {share:.0%} or more"
+
+
+def saturation(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Q4, Q5: per series, PP and TG, the saturation point of S_TG and of S."""
+    rows = []
+    for key, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
+        for metric in ("s_tg", "s"):
+            b, why = saturation_point(group.set_index("b")[metric], thresholds.saturation_share)
+            rows.append({**dict(zip(SERIES + ["pp", "tg"], key, strict=False)), "metric": metric,
+                         "saturation_b": b, "share": thresholds.saturation_share, "why": why})
+    return pd.DataFrame(rows, columns=SERIES + ["pp", "tg", "metric", "saturation_b", "share", "why"])
+
+
+def context_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Q4, Q5: S_TG and S against PP at fixed B and TG, and against TG at fixed B and PP, each
+    relative to the smallest PP (TG) of its group."""
+    out = table[SERIES + COMBINATION + ["s_tg", "s"]].copy()
+    for metric in ("s_tg", "s"):
+        smallest_pp = out.sort_values("pp").groupby(SERIES + ["b", "tg"], dropna=False)[metric].transform("first")
+        smallest_tg = out.sort_values("tg").groupby(SERIES + ["b", "pp"], dropna=False)[metric].transform("first")
+        out[f"{metric}_vs_smallest_pp"] = out[metric] / smallest_pp
+        out[f"{metric}_vs_smallest_tg"] = out[metric] / smallest_tg
+    return out.sort_values(SERIES + ["b", "tg", "pp"]).reset_index(drop=True)
+
+
+def pareto_front(throughput: pd.Series, latency: pd.Series) -> pd.Series:
+    """Whether each point is on the frontier: no other point is as fast with less latency."""
+    on = []
+    for i in throughput.index:
+        dominated = ((throughput >= throughput[i]) & (latency <= latency[i])
+                     & ((throughput > throughput[i]) | (latency < latency[i])))
+        on.append(not dominated.any())
+    return pd.Series(on, index=throughput.index)
+
+
+def latency(table: pd.DataFrame) -> pd.DataFrame:
+    """Per combination: time to first token (the B prompts, then one decode step, the mean step
+    standing in for the first), time per output token, end-to-end latency, and whether it is on
+    the series' throughput–latency frontier (S_TG against TPOT)."""
+    out = table[SERIES + COMBINATION + ["t_pp", "t_tg", "t", "s_tg", "valid"]].copy()
+    step = out["t_tg"] / out["tg"]
+    out["ttft_s"] = out["t_pp"] + step
+    out["tpot_ms"] = step * 1000
+    out["e2e_s"] = out["t"]
+    out["pareto"] = False
+    for _, group in out.groupby(SERIES, dropna=False):
+        out.loc[group.index, "pareto"] = pareto_front(group["s_tg"], group["tpot_ms"])
+    return out
+
+
+def perf_reconciliation(runs: pd.DataFrame) -> pd.DataFrame:
+    """An imported log's llama_perf_context_print counters against its table. llama.cpp files
+    every decode of more than one token under "prompt eval" and only single-token decodes under
+    "eval": so prompt eval = every prompt + every generation step with B ≥ 2 + the warm-up, and
+    eval = the generation of the B = 1 rows."""
+    rows = []
+    logged = runs[runs["source_perf"].notna() & (runs["status"] == "ok")]
+    for (source, perf_json), group in logged.groupby(["source_file", "source_perf"], sort=True):
+        perf = json.loads(perf_json)
+        shared = group["pp_shared"].astype(bool)
+        prompt_tokens = int(group["pp"].where(shared, group["pp"] * group["b"]).sum())
+        multi = group[group["b"] >= 2]
+        single = group[group["b"] == 1]
+        table_prompt_ms = (group["t_pp"].sum() + multi["t_tg"].sum()) * 1000
+        table_prompt_tokens = prompt_tokens + int((multi["b"] * multi["tg"]).sum()) + WARMUP_TOKENS
+        counters = [("prompt eval", "prompt_eval", table_prompt_ms, table_prompt_tokens,
+                     f"ΣT_PP ({group['t_pp'].sum():.1f} s, {prompt_tokens} tokens) + ΣT_TG of the "
+                     f"B ≥ 2 rows ({multi['t_tg'].sum():.1f} s, {int((multi['b'] * multi['tg']).sum())} "
+                     f"tokens) + the {WARMUP_TOKENS}-token warm-up"),
+                    ("eval", "eval", single["t_tg"].sum() * 1000, int(single["tg"].sum()),
+                     f"ΣT_TG of the {len(single)} B = 1 rows ({single['t_tg'].sum():.1f} s)")]
+        for name, key, table_ms, table_count, explained in counters:
+            if f"{key}_ms" not in perf:
+                continue
+            logged_ms = perf[f"{key}_ms"]
+            rows.append({"source_file": source, "counter": name, "logged_ms": logged_ms,
+                         "logged_count": perf.get(f"{key}_count"), "table_ms": table_ms,
+                         "table_count": table_count, "difference_ms": logged_ms - table_ms,
+                         "difference_share": (logged_ms - table_ms) / logged_ms if logged_ms else np.nan,
+                         "explained_by": explained})
+    return pd.DataFrame(rows, columns=["source_file", "counter", "logged_ms", "logged_count", "table_ms",
+                                       "table_count", "difference_ms", "difference_share", "explained_by"])
+
+
+def kv_bytes_per_cell(row) -> float:
+    """K and V of every layer, for one cell, in the cache types the job used (f16 by default)."""
+    per_element = (CACHE_TYPE_BYTES.get(row.cache_type_k or "f16", 2.0)
+                   + CACHE_TYPE_BYTES.get(row.cache_type_v or "f16", 2.0))
+    return row.model_n_layer * row.model_n_head_kv * row.model_head_dim * per_element
+
+
+def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFrame:
+    """How close to the machine: memory bandwidth achieved in generation (the weights a decode
+    step reads, once per step, plus the KV cache filled so far) and FLOP/s achieved in prompt
+    processing (2 × block parameters × prompt tokens, plus the output layer for the one token per
+    sequence that needs logits; attention left out), against the limits measured on the same host."""
+    out = table[SERIES + COMBINATION + ["t_pp", "t_tg", "valid", "host_name"]].copy()
+    steps = table["tg"] * table["b"].where(table["tg_separate"].astype(bool), 1)
+    # cells read per decode step, averaged over the TG steps (the cache grows by one per sequence)
+    mean_cells = np.where(table["pp_shared"].astype(bool) & table["kv_unified"].astype(bool),
+                          table["pp"] + table["b"] * (table["tg"] - 1) / 2,
+                          table["b"] * (table["pp"] + (table["tg"] - 1) / 2))
+    cell_bytes = [kv_bytes_per_cell(r) if pd.notna(r.model_n_layer) else np.nan
+                  for r in table.itertuples()]
+    read_per_step = table["model_decode_bytes"].astype(float) + mean_cells * np.asarray(cell_bytes, dtype=float)
+    out["bytes_per_step"] = read_per_step
+    out["bandwidth_gb_s"] = read_per_step * steps / table["t_tg"] / 1e9
+    flop = 2 * (table["model_block_params"].astype(float) * prompt_tokens(table)
+                + table["model_output_params"].astype(float) * table["b"])
+    out["flops_g"] = flop / table["t_pp"] / 1e9
+    limits = limits or {}
+    same_host = out["host_name"].notna() & (out["host_name"] == limits.get("host_name"))
+    bandwidth_limit = limits.get("bandwidth_gb_s")
+    flops_limit = limits.get("flops_g")
+    out["bandwidth_limit_gb_s"] = np.where(same_host, bandwidth_limit or np.nan, np.nan)
+    out["flops_limit_g"] = np.where(same_host, flops_limit or np.nan, np.nan)
+    out["bandwidth_pct"] = 100 * out["bandwidth_gb_s"] / out["bandwidth_limit_gb_s"]
+    out["flops_pct"] = 100 * out["flops_g"] / out["flops_limit_g"]
+    out["note"] = np.where(out["bandwidth_gb_s"].isna(), "model size or shape unknown (imported row)",
+                           np.where(same_host, "", "limits not measured on this row's host"))
+    return out
+
+
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every row that is not a result: skipped, failed or timed out, with its reason."""
+    columns = ["experiment", "model", "build", "pp", "tg", "b", "rep", "status", "reason",
+               "exit_code", "signal", "source_file", "source_line"]
+    return runs.loc[runs["status"] != "ok", [c for c in columns if c in runs]].reset_index(drop=True)
+
+
+def status_counts(runs: pd.DataFrame) -> dict[str, int]:
+    return {s: int((runs["status"] == s).sum()) for s in ("ok", "skipped", "failed", "timeout")}
+
+
+COMPARED = ["s_pp", "s_tg", "s", "t_pp", "t_tg", "t"]
+
+
+def comparison_axes(table: pd.DataFrame) -> list[str]:
+    """What differs between the rows: experiments (runs), builds, models."""
+    return [axis for axis in ("experiment", "build", "model") if table[axis].nunique() > 1]
+
+
+def compare(table: pd.DataFrame, axis: str, baseline: str) -> pd.DataFrame:
+    """Per combination matched on everything but `axis`: each metric of every other value of the
+    axis divided by the baseline's; with 3 or more repetitions on both sides, whether the
+    difference is beyond the noise (their min–max ranges do not overlap)."""
+    keys = [c for c in SERIES + COMBINATION if c != axis]
+    if baseline not in set(table[axis]) and len(table):
+        baseline = sorted(table[axis].unique())[0]
+    base = table[table[axis] == baseline]
+    rows = []
+    for other in [v for v in table[axis].unique() if v != baseline]:
+        merged = base.merge(table[table[axis] == other], on=keys, suffixes=("_base", "_other"))
+        for row in merged.to_dict("records"):
+            repeated = row["n_reps_base"] >= 3 and row["n_reps_other"] >= 3
+            for metric in COMPARED:
+                apart = (row[f"{metric}_max_base"] < row[f"{metric}_min_other"]
+                         or row[f"{metric}_max_other"] < row[f"{metric}_min_base"])
+                rows.append({"axis": axis, "baseline": baseline, "other": other,
+                             **{k: row[k] for k in keys}, "metric": metric,
+                             "base": row[f"{metric}_base"], "value": row[f"{metric}_other"],
+                             "ratio": row[f"{metric}_other"] / row[f"{metric}_base"],
+                             "beyond_noise": bool(apart) if repeated else None})
+    return pd.DataFrame(rows, columns=["axis", "baseline", "other", *keys, "metric", "base", "value", "ratio",
+                                       "beyond_noise"])
+
+
+def same_run(table: pd.DataFrame, axis: str, baseline: str, other: str) -> bool:
+    """Whether two sides were measured in one interleaved run: their time spans overlap."""
+    spans = []
+    for value in (baseline, other):
+        times = pd.to_datetime(table.loc[table[axis] == value, "start_time"]).dropna()
+        if times.empty:
+            return False
+        spans.append((times.min(), times.max()))
+    return spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]
+
+
+def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per compared value and metric: the geometric mean of the ratios, how many combinations
+    matched and how many differ beyond the noise, and whether both come from one run."""
+    rows = []
+    for (axis, baseline, other, metric), group in ratios.groupby(["axis", "baseline", "other", "metric"],
+                                                                 sort=False):
+        valid = group["ratio"][(group["ratio"] > 0) & np.isfinite(group["ratio"])]
+        judged = group["beyond_noise"].dropna()
+        rows.append({"axis": axis, "baseline": baseline, "other": other, "metric": metric,
+                     "matched": len(group), "geomean_ratio": float(np.exp(np.log(valid).mean())) if len(valid)
+                     else np.nan,
+                     "min_ratio": valid.min() if len(valid) else np.nan,
+                     "max_ratio": valid.max() if len(valid) else np.nan,
+                     "beyond_noise": int(judged.astype(bool).sum()) if len(judged) else None,
+                     "judged": len(judged),
+                     "same_run": same_run(table, axis, baseline, other)})
+    return pd.DataFrame(rows, columns=["axis", "baseline", "other", "metric", "matched", "geomean_ratio",
+                                       "min_ratio", "max_ratio", "beyond_noise", "judged", "same_run"])

@@ -1,0 +1,81 @@
+"""All derived tables of an experiment, written as Parquet (for programs) and CSV (for people)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from . import analysis
+from .analysis import DEFAULT_THRESHOLDS, Thresholds
+
+TABLES = ["combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
+          "context_effects", "latency", "hardware", "perf_reconciliation", "failures"]
+PATH = re.compile(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
+
+
+def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """Host names, job ids and paths replaced, for tables and reports meant to be shared:
+    hosts become host-1, host-2, …; jobs job-1, …; a path keeps only its file name."""
+    runs = runs.copy()
+    names = set(runs["host_name"].dropna()) | set(runs["job_node"].dropna())
+    if limits and limits.get("host_name"):
+        names.add(limits["host_name"])
+    hosts = {h: f"host-{i}" for i, h in enumerate(sorted(names), start=1)}
+    jobs = {j: f"job-{i}" for i, j in enumerate(sorted(set(runs["job_id"].dropna())), start=1)}
+    runs["host_name"] = runs["host_name"].map(hosts)
+    runs["job_node"] = runs["job_node"].map(hosts)
+    runs["job_id"] = runs["job_id"].map(jobs)
+    runs["command"] = None
+    for column in runs.columns:
+        if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
+            runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
+    if limits:
+        limits = {**limits, "host_name": hosts.get(limits.get("host_name"))}
+    return runs, limits
+
+
+def _scrub(value, hosts: dict) -> object:
+    if not isinstance(value, str):
+        return value
+    value = PATH.sub(r"\1", value)
+    for host, alias in hosts.items():
+        value = value.replace(host, alias)
+    return value
+
+
+def derive(runs: pd.DataFrame, limits: dict | None,
+           thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+    table = analysis.combinations(runs, thresholds)
+    return {
+        "combinations": table,
+        "n_kv_check": analysis.n_kv_check(table),
+        "prompt_phase": analysis.prompt_phase(table),
+        "generation_scaling": analysis.generation_scaling(table, thresholds),
+        "saturation": analysis.saturation(table, thresholds),
+        "context_effects": analysis.context_effects(table),
+        "latency": analysis.latency(table),
+        "hardware": analysis.hardware_efficiency(table, limits),
+        "perf_reconciliation": analysis.perf_reconciliation(runs),
+        "failures": analysis.failures(runs),
+    }
+
+
+def write(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        for suffix in (".parquet", ".csv"):
+            path = folder / f"{name}{suffix}"
+            tmp = path.with_name(f".{path.name}.tmp")
+            if suffix == ".parquet":
+                table.to_parquet(tmp, index=False)
+            else:
+                table.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+
+
+def read(folder: str | Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}

@@ -1,0 +1,441 @@
+"""The experiment's report: report.md and a self-contained report.html from the same blocks.
+
+The report states what this run measured, per seed question, with the numbers; where the run
+disagrees with the seed's explanation it says so. Every string from the data is escaped in HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import SERIES, Thresholds, status_counts
+
+MAX_TABLE_ROWS = 60
+
+
+@dataclass
+class Report:
+    """An ordered list of blocks: (kind, payload) with kind heading, text, list, table, figure."""
+    blocks: list[tuple[str, object]] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2):
+        self.blocks.append(("heading", (level, text)))
+
+    def text(self, text: str):
+        self.blocks.append(("text", text))
+
+    def items(self, items: list[str]):
+        if items:
+            self.blocks.append(("list", items))
+
+    def table(self, frame: pd.DataFrame, note: str = ""):
+        self.blocks.append(("table", (frame, note)))
+
+    def figure(self, name: str, png: str, caption: str):
+        self.blocks.append(("figure", (name, png, caption)))
+
+
+def fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def shown(frame: pd.DataFrame, columns: list[str], digits: dict | None = None) -> pd.DataFrame:
+    """The columns people read, as formatted strings, at most MAX_TABLE_ROWS rows."""
+    digits = digits or {}
+    present = [c for c in columns if c in frame]
+    out = frame[present].head(MAX_TABLE_ROWS).copy()
+    for column in present:
+        out[column] = [fmt(v, digits.get(column, 2)) for v in out[column]]
+    return out.astype(str)
+
+
+def series_name(row) -> str:
+    return " · ".join(str(row[k]) for k in ("model", "build", "config") if row.get(k))
+
+
+# ---------------------------------------------------------------- sections
+
+
+def section(r: Report, heading: str, data: pd.DataFrame) -> bool:
+    """Starts a section; False (and says so) when there is nothing measured to report in it."""
+    r.heading(heading)
+    if data.empty:
+        r.text("No measured combination: nothing to report here.")
+    return not data.empty
+
+
+def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None):
+    r.heading("Provenance")
+    counts = status_counts(runs)
+    measured = runs[~runs["imported"].astype(bool)]
+    imported = runs[runs["imported"].astype(bool)]
+    r.text(f"{len(runs)} rows: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed, "
+           f"{counts['timeout']} timed out; {len(measured)} from this workflow's runs, "
+           f"{len(imported)} imported from existing logs.")
+    grid = config.get("grid", {})
+    r.text("Grid: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in grid.items()))
+    columns = ["model", "build", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
+               "build_commit", "build_flags", "host_name", "host_cpu", "host_cores", "host_mem_bytes",
+               "host_governor", "host_gpu", "job_scheduler"]
+    if len(measured):
+        series = measured.drop_duplicates(["model", "build", "host_name"])
+        r.table(shown(series, columns))
+        start, end = measured["start_time"].min(), measured["end_time"].max()
+        r.text(f"Measured from {start} to {end} (UTC).")
+    if len(imported):
+        r.text("Imported logs: " + ", ".join(sorted(imported["source_file"].dropna().unique())))
+    if limits:
+        r.text(f"Machine limits on {limits.get('host_name')}: memory bandwidth "
+               f"{limits['bandwidth_gb_s']:.1f} GB/s ({limits['bandwidth_method']}); arithmetic "
+               f"{limits['flops_g']:.1f} GFLOP/s ({limits['flops_method']}).")
+
+
+def caveats(r: Report, thresholds: Thresholds):
+    r.heading("How to read these numbers")
+    r.items([
+        "llama-batched-bench feeds random token ids and does no sampling: its time to first token and "
+        "time per output token are lower bounds of what a server such as llama-server delivers "
+        "(tokenization, sampling, HTTP and scheduling come on top).",
+        "Each row is one process running one combination; llama.cpp times one sample per process. "
+        "Repetitions are separate processes; with 3 or more the tables give median, min, max and "
+        "coefficient of variation, from 5 on a bootstrap 95% interval of the median.",
+        f"A T_PP or T_TG under {thresholds.min_time_s * 1000:g} ms is too short to trust the timer, and "
+        f"repetitions spreading more than {thresholds.max_cv:.0%} (coefficient of variation) are noisy: "
+        "such rows are flagged in the tables and drawn hollow in the figures.",
+        "Runs made at different times on a shared machine drift (±10% between runs minutes apart was "
+        "measured on a shared VM): compare builds or models as axes of one experiment, whose jobs are "
+        "interleaved, rather than across runs.",
+    ])
+
+
+def q1(r: Report, tables: dict):
+    check = tables["n_kv_check"]
+    if not section(r, "Q1: why N_KV = (PP+TG)·B", check):
+        return
+    bad = check[check["mismatch"]]
+    r.text(f"N_KV is the number of KV-cache cells the combination fills: each of the B sequences keeps "
+           f"its PP prompt tokens and its TG generated tokens, so (PP+TG)·B; with a shared prompt "
+           f"(-pps) in a unified cache (-kvu) the prompt is stored once: PP + B·TG. "
+           f"Measured: the printed N_KV equals the expected value in {len(check) - len(bad)} of "
+           f"{len(check)} combinations.")
+    if len(bad):
+        r.text(f"{len(bad)} mismatches (the `matches` column says which formula the printed value fits):")
+        r.table(shown(bad, ["model", "build", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"]))
+
+
+def q2_q3(r: Report, tables: dict):
+    prompt = tables["prompt_phase"]
+    r.heading("Q2, Q3: T_PP grows linearly with the prompt, S_PP stays flat")
+    fitted = prompt[prompt["slope_ms_per_token"].notna()]
+    if fitted.empty:
+        r.text("No fit possible: every B has fewer than two prompt sizes. " +
+               "; ".join(sorted(set(prompt["note"]) - {""})))
+        return
+    linear = fitted[fitted["r2"] >= 0.95]
+    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ 0.95 in "
+           f"{len(linear)} of {len(fitted)} fits, slopes {fitted['slope_ms_per_token'].min():.3f} to "
+           f"{fitted['slope_ms_per_token'].max():.3f} ms per token. "
+           + ("This agrees with the seed: T_PP is proportional to the prompt tokens."
+              if len(linear) == len(fitted) else
+              "Where R² < 0.95 this run does not show the linear growth the seed describes."))
+    cv = prompt["s_pp_cv"].dropna()
+    if len(cv):
+        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
+               f"{cv.max():.0%} across prompt sizes at fixed B: "
+               + ("flat, as the seed says." if cv.max() <= 0.10 else
+                  "not flat everywhere: the seed's 'S_PP stays flat' holds only where the CV is small."))
+    r.table(shown(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms",
+                           "r2", "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}))
+
+
+def q4(r: Report, tables: dict, thresholds: Thresholds):
+    scaling = tables["generation_scaling"]
+    saturation = tables["saturation"]
+    if not section(r, "Q4: generation as B, PP and TG change", scaling):
+        return
+    lines = []
+    for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
+        group = group[group["b"] > 1]
+        label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[4]} TG={key[5]}"
+        if group["t_tg_ratio"].isna().all():
+            lines.append(f"{label}: no B = 1 row, no ratios.")
+            continue
+        ratios = ", ".join(f"{v:.2f}" for v in group["t_tg_ratio"])
+        bs = ", ".join(str(b) for b in group["b"])
+        regimes = [g for g in group["regime"] if g]
+        sat = saturation[(saturation["pp"] == key[4]) & (saturation["tg"] == key[5])
+                         & (saturation["model"] == key[1]) & (saturation["build"] == key[2])
+                         & (saturation["config"] == key[3])].set_index("metric")
+        lines.append(f"{label}: T_TG(B)/T_TG(1) = "
+                     f"{ratios} for B = {bs} (ideal {bs}); growth from the previous B: "
+                     f"{', '.join(regimes) or '–'}; saturation of S_TG at B = "
+                     f"{fmt(sat.loc['s_tg', 'saturation_b'], 0)} ({sat.loc['s_tg', 'why']}), of S at B = "
+                     f"{fmt(sat.loc['s', 'saturation_b'], 0)} ({sat.loc['s', 'why']}).")
+    r.text("Per PP and TG, each B against B = 1 (T_TG ratio beside the ideal B), how T_TG grew from the "
+           "previous B (against growing in proportion), and the saturation point: the smallest B whose "
+           f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
+    r.items(lines)
+    r.text(seed_verdict(scaling, saturation))
+    r.table(shown(scaling, ["model", "build", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
+                            "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}))
+
+
+def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
+    """The seed's account of T_TG: sub-linear in B at first, linear once the machine saturates."""
+    keys = SERIES + ["pp", "tg"]
+    steps = scaling[scaling["regime"] != ""].sort_values("b")
+    if steps.empty:
+        return "No series has two values of B: the seed's account (sub-linear, then linear) cannot be checked."
+    first = steps.groupby(keys, dropna=False)["regime"].first()
+    starts_sub = int((first == "sub-linear").sum())
+    points = saturation[(saturation["metric"] == "s_tg") & saturation["saturation_b"].notna()]
+    beyond = steps.merge(points[keys + ["saturation_b"]], on=keys)
+    beyond = beyond[beyond["b"] > beyond["saturation_b"]]
+    text = f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. "
+    if beyond.empty:
+        text += ("S_TG saturated in none of them within the B measured, so the second half of the seed's "
+                 "account (linear growth once saturated) is not tested by this run.")
+        agrees = starts_sub == len(first)
+    else:
+        linear = int(beyond["regime"].isin(["linear", "super-linear"]).sum())
+        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in {linear} of "
+                 f"{len(beyond)} doublings.")
+        agrees = starts_sub == len(first) and linear == len(beyond)
+    return text + (" This agrees with the seed's account." if agrees else
+                   " Where the counts fall short, this run differs from the seed's account.")
+
+
+def q5(r: Report, tables: dict):
+    table = tables["combinations"]
+    effects = tables["context_effects"]
+    if not section(r, "Q5: T = T_PP + T_TG and S = N_KV / T", table):
+        return
+    gap = (table["t"] - table["t_pp"] - table["t_tg"]).abs().max()
+    plain = table[~table["pp_shared"].astype(bool)]
+    s_gap = ((plain["n_kv"] / plain["t"] - plain["s"]).abs() / plain["s"]).max() if len(plain) else np.nan
+    r.text(f"Largest |T − T_PP − T_TG| over all combinations: {gap:.4f} s; largest relative difference "
+           f"between N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
+    statements = []
+    for metric, name in (("s", "S"), ("s_tg", "S_TG")):
+        for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
+            group_by = SERIES + (["b", "tg"] if axis == "pp" else ["b", "pp"])
+            falls = rises = total = 0
+            for _, group in effects.groupby(group_by, dropna=False):
+                if group[axis].nunique() < 2:
+                    continue
+                ordered = group.sort_values(axis)
+                total += 1
+                falls += ordered[metric].iloc[-1] < ordered[metric].iloc[0]
+                rises += ordered[metric].iloc[-1] > ordered[metric].iloc[0]
+            if total:
+                statements.append(f"{name} against {axis.upper()} at fixed {held}: falls from the smallest to "
+                                  f"the largest {axis.upper()} in {falls} of {total} groups, rises in {rises}.")
+    r.items(statements)
+    if effects["tg"].nunique() < 3:
+        r.text("The seed says S first rises, then falls with TG: with fewer than three TG values this run "
+               "cannot show a rise then a fall.")
+
+
+def latency_section(r: Report, tables: dict):
+    latency = tables["latency"]
+    perf = tables["perf_reconciliation"]
+    r.heading("Latency: time to first token, time per output token")
+    r.text("Per combination: TTFT = T_PP + T_TG/TG (all B prompts, then one decode step; the mean step "
+           "stands in for the first, which batched-bench does not time alone), TPOT = T_TG/TG, end-to-end "
+           "latency T. The seed's 'first-token latency' of 904505 ms + 132.72 ms ≈ 904638 ms (15 minutes) "
+           "is llama.cpp's 'prompt eval' counter for the whole process: llama_perf_context_print files "
+           "every decode of more than one token under 'prompt eval' and only single-token decodes under "
+           "'eval', so it sums every prompt of every combination and every generation step with B ≥ 2. "
+           "No request waits that long; the per-combination TTFT is below.")
+    if len(perf):
+        r.text("The perf counters of the imported logs, reconciled with their tables:")
+        r.table(shown(perf, ["source_file", "counter", "logged_ms", "logged_count", "table_ms", "table_count",
+                             "difference_ms", "difference_share", "explained_by"], {"difference_share": 4}))
+    if not latency.empty:
+        best = latency.loc[latency["ttft_s"].idxmin()]
+        r.text(f"Measured TTFT from {latency['ttft_s'].min():.3f} s (PP={best['pp']}, B={best['b']}) to "
+               f"{latency['ttft_s'].max():.3f} s; TPOT from {latency['tpot_ms'].min():.2f} ms to "
+               f"{latency['tpot_ms'].max():.2f} ms. On the throughput–latency frontier: "
+               + ", ".join(f"B={row.b} PP={row.pp} TG={row.tg} ({row.s_tg:.1f} t/s at {row.tpot_ms:.2f} ms)"
+                           for row in latency[latency["pareto"]].sort_values("tpot_ms").itertuples()) + ".")
+        r.table(shown(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s",
+                                "s_tg", "pareto", "valid"], {"ttft_s": 3}))
+
+
+def hardware_section(r: Report, tables: dict, limits: dict | None):
+    hardware = tables["hardware"]
+    r.heading("How close to the hardware")
+    if hardware.empty or hardware["bandwidth_gb_s"].isna().all():
+        r.text("Not computed: the model's size and shape are unknown (imported rows carry only the table).")
+        return
+    r.text("Generation reads the weights once per decode step plus the KV cache filled so far: achieved "
+           "bandwidth = bytes read per step × steps / T_TG. Prompt processing does about 2 × block "
+           "parameters × prompt tokens of arithmetic (attention left out): achieved FLOP/s = that / T_PP.")
+    if not limits:
+        r.text("The machine's limits were not measured for this experiment, so no percentage is given.")
+    r.text(f"Achieved bandwidth {hardware['bandwidth_gb_s'].min():.1f} to {hardware['bandwidth_gb_s'].max():.1f} "
+           f"GB/s ({fmt(hardware['bandwidth_pct'].max(), 0)}% of the measured limit at most); prompt "
+           f"arithmetic {hardware['flops_g'].min():.1f} to {hardware['flops_g'].max():.1f} GFLOP/s "
+           f"({fmt(hardware['flops_pct'].max(), 0)}% of the measured float32 reference at most).")
+    r.table(shown(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
+                             "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}))
+
+
+def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
+    table = tables["combinations"]
+    failures = tables["failures"]
+    r.heading("Validity flags")
+    flagged = table[~table["valid"]] if len(table) else table
+    if flagged.empty:
+        r.text("No combination was flagged.")
+    else:
+        r.text(f"{len(flagged)} of {len(table)} combinations are flagged (hollow in the figures):")
+        r.table(shown(flagged, ["model", "build", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
+                      {"t_pp": 4, "t_tg": 4}))
+    r.heading("Rows without a result")
+    counts = status_counts(runs)
+    if failures.empty:
+        r.text("Every row has a result.")
+    else:
+        r.text(f"{counts['skipped']} skipped, {counts['failed']} failed, {counts['timeout']} timed out; "
+               "each with its reason:")
+        r.table(shown(failures, ["model", "build", "pp", "tg", "b", "rep", "status", "reason", "exit_code",
+                                 "signal"], {"exit_code": 0, "signal": 0}))
+
+
+def comparison_section(r: Report, tables: dict):
+    summary = tables.get("compare_summary")
+    r.heading("Comparison")
+    if summary is None or summary.empty:
+        r.text("One experiment, one build and one model: nothing to compare. Add builds or models to the "
+               "config (they are compared within the run, jobs interleaved), or name other experiments "
+               "in analysis.compare_with.")
+        return
+    r.text("Each metric divided by the baseline's, per matching combination: the geometric mean of those "
+           "ratios, their range, and (with 3 or more repetitions on both sides) in how many combinations "
+           "the two differ beyond the noise (their min–max ranges do not overlap).")
+    apart = summary[~summary["same_run"].astype(bool)][["axis", "baseline", "other"]].drop_duplicates()
+    for row in apart.itertuples():
+        r.text(f"{row.other} against {row.baseline} ({row.axis}): the rows come from different runs. Runs made "
+               "at different times on a shared machine drift (±10% between runs minutes apart was measured "
+               "here), so differences of that size are not evidence; compare them as an axis of one "
+               "experiment instead.")
+    r.table(shown(summary, ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio",
+                            "max_ratio", "beyond_noise", "judged", "same_run"], {"geomean_ratio": 3,
+                                                                                  "min_ratio": 3, "max_ratio": 3}))
+
+
+def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]], config: dict,
+          limits: dict | None, thresholds: Thresholds) -> Report:
+    r = Report()
+    r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
+    provenance(r, runs, config, limits)
+    caveats(r, thresholds)
+    q1(r, tables)
+    q2_q3(r, tables)
+    q4(r, tables, thresholds)
+    q5(r, tables)
+    latency_section(r, tables)
+    hardware_section(r, tables, limits)
+    flags_and_failures(r, runs, tables)
+    comparison_section(r, tables)
+    r.heading("Figures")
+    for name, (png, caption) in figures.items():
+        r.figure(name, png, caption)
+    r.heading("Tables")
+    r.text("Every derived table is in analysis/ as Parquet and CSV: " +
+           ", ".join(f"{name}.csv" for name in tables) + ".")
+    return r
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def markdown_cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(markdown_cell(c) for c in frame.columns) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_blocks(base: Path) -> dict:
+    """Block kind -> its Markdown; figures are linked relative to the report."""
+    return {
+        "heading": lambda p: f"{'#' * p[0]} {p[1]}\n",
+        "text": lambda p: f"{p}\n",
+        "list": lambda p: "\n".join(f"- {item}" for item in p) + "\n",
+        "table": lambda p: markdown_table(p[0]),
+        "figure": lambda p: f"![{p[2]}]({os.path.relpath(p[1], base)})\n\n*{p[2]}*\n",
+    }
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_figure(name: str, png: str, caption: str) -> str:
+    e = html.escape
+    data = base64.b64encode(Path(png).read_bytes()).decode()
+    return (f'<figure id="{e(name)}"><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(caption)}</figcaption></figure>")
+
+
+# Block kind -> its HTML, every string from the data escaped.
+HTML_BLOCKS = {
+    "heading": lambda p: f"<h{p[0]}>{html.escape(p[1])}</h{p[0]}>",
+    "text": lambda p: f"<p>{html.escape(p)}</p>",
+    "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
+    "table": lambda p: html_table(p[0]),
+    "figure": lambda p: html_figure(*p),
+}
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
+th{background:#f3f3f3}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:13px;color:#555}h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"""
+
+
+def to_markdown(report: Report, base: Path) -> str:
+    blocks = markdown_blocks(base)
+    return "\n".join(blocks[kind](payload) for kind, payload in report.blocks)
+
+
+def to_html(report: Report) -> str:
+    """One file: styles inline, figures as data: URIs, nothing fetched from outside."""
+    title = next((p[1] for k, p in report.blocks if k == "heading"), "report")
+    head = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+            'style-src \'unsafe-inline\'">',
+            f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style>", "</head><body>"]
+    body = [HTML_BLOCKS[kind](payload) for kind, payload in report.blocks]
+    return "\n".join(head + body + ["</body></html>"])
+
+
+def write(report: Report, md_path: str, html_path: str) -> None:
+    for path, text in ((md_path, to_markdown(report, Path(md_path).parent)), (html_path, to_html(report))):
+        tmp = f"{path}.tmp"
+        Path(tmp).write_text(text, encoding="utf-8")
+        os.replace(tmp, path)

@@ -1,0 +1,200 @@
+"""Every derived number on fixed input, the seed's own table among them."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FIXTURES
+
+from batchbench import analysis, derive
+from batchbench.analysis import Thresholds
+from batchbench.collect import runs_table
+from batchbench.importer import import_records
+
+SEED = FIXTURES / "logs" / "seed-table.md"
+
+
+def seed_runs() -> pd.DataFrame:
+    return runs_table(import_records(str(SEED), "seed")).to_pandas()
+
+
+def make_runs(rows: list[dict], **common) -> pd.DataFrame:
+    """runs.parquet rows from (pp, tg, b, t_pp, t_tg [, rep]) with batched-bench's arithmetic."""
+    records = []
+    for row in rows:
+        pp, tg, b, t_pp, t_tg = (row[k] for k in ("pp", "tg", "b", "t_pp", "t_tg"))
+        metrics = {"n_kv": (pp + tg) * b, "t_pp": t_pp, "s_pp": b * pp / t_pp if t_pp else 0.0,
+                   "t_tg": t_tg, "s_tg": b * tg / t_tg, "t": t_pp + t_tg,
+                   "s": (pp + tg) * b / (t_pp + t_tg)}
+        records.append({"experiment": "e", "model": row.get("model", "m"), "build": "b1",
+                        "rep": row.get("rep", 1), "pp": pp, "tg": tg, "b": b, "status": "ok", "reason": "",
+                        "metrics": metrics, "options": {}, **common})
+    return runs_table(records).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def seed():
+    runs = seed_runs()
+    return runs, derive.derive(runs, None)
+
+
+def test_seed_generation_scaling_and_saturation(seed):
+    _, tables = seed
+    scaling = tables["generation_scaling"]
+    series = scaling[(scaling["pp"] == 128) & (scaling["tg"] == 128)].set_index("b")
+    assert [round(series.loc[b, "t_tg_ratio"], 2) for b in (2, 4, 8)] == [1.26, 2.07, 4.25]
+    assert list(series["ideal_ratio"]) == [1.0, 2.0, 4.0, 8.0]
+    assert series.loc[8, "efficiency"] == pytest.approx(16.27 / (8 * 8.65))
+    assert list(series["regime"]) == ["", "sub-linear", "sub-linear", "linear"]
+    saturation = tables["saturation"]
+    point = saturation[(saturation["pp"] == 128) & (saturation["tg"] == 128)].set_index("metric")
+    assert point.loc["s_tg", "saturation_b"] == 4 and point.loc["s", "saturation_b"] == 4
+    # PP=512: only B = 1, 2 fit in -c 2048, so no doubling fails to gain
+    point = saturation[(saturation["pp"] == 512) & (saturation["tg"] == 128)].set_index("metric")
+    assert np.isnan(point.loc["s_tg", "saturation_b"]) and "not reached" in point.loc["s_tg", "why"]
+
+
+def test_seed_n_kv_and_prompt_phase(seed):
+    _, tables = seed
+    check = tables["n_kv_check"]
+    assert len(check) == 17 and not check["mismatch"].any()
+    prompt = tables["prompt_phase"].set_index("b")
+    assert prompt.loc[1, "n_points"] == 6
+    # T_PP (ms) against B·PP over the six B = 1 rows, by the normal equations
+    x = np.array([128, 128, 256, 256, 512, 512], float)
+    y = np.array([5432, 6956, 13268, 11802, 27375, 22862], float)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    assert prompt.loc[1, "slope_ms_per_token"] == pytest.approx(slope)
+    assert prompt.loc[1, "intercept_ms"] == pytest.approx(y.mean() - slope * x.mean())
+    assert round(prompt.loc[2, "r2"], 4) == 0.9974
+    assert np.isnan(prompt.loc[8, "slope_ms_per_token"]) and "no line" in prompt.loc[8, "note"]
+    s_pp = np.array([23.56, 18.40, 19.30, 21.69, 18.70, 22.40])
+    assert prompt.loc[1, "s_pp_cv"] == pytest.approx(s_pp.std(ddof=1) / s_pp.mean())
+
+
+def test_seed_latency_and_perf_reconciliation(seed):
+    runs, tables = seed
+    latency = tables["latency"].set_index(["pp", "tg", "b"])
+    assert latency.loc[(128, 128, 1), "ttft_s"] == pytest.approx(5.432 + 14.804 / 128)
+    assert latency.loc[(128, 128, 1), "tpot_ms"] == pytest.approx(14.804 / 128 * 1000)
+    assert latency.loc[(512, 256, 2), "e2e_s"] == 88.494
+    perf = tables["perf_reconciliation"].set_index("counter")
+    assert perf.loc["prompt eval", "table_count"] == perf.loc["prompt eval", "logged_count"] == 15888
+    assert perf.loc["prompt eval", "table_ms"] == pytest.approx(451_398 + 452_314)  # ΣT_PP + ΣT_TG(B≥2)
+    assert perf.loc["eval", "table_count"] == perf.loc["eval", "logged_count"] == 1152
+    assert perf.loc["eval", "table_ms"] == pytest.approx(152_895)
+    assert abs(perf.loc["prompt eval", "difference_share"]) < 0.001
+    assert len(tables["failures"]) == 19 and set(tables["failures"]["status"]) == {"skipped"}
+
+
+def test_n_kv_mismatch_says_which_formula_fits():
+    runs = make_runs([{"pp": 100, "tg": 10, "b": 4, "t_pp": 1.0, "t_tg": 1.0}])
+    runs.loc[0, "n_kv"] = 100 + 4 * 10  # what a shared prompt in a unified cache fills
+    check = analysis.n_kv_check(analysis.combinations(runs))
+    assert bool(check.loc[0, "mismatch"]) and check.loc[0, "expected_n_kv"] == 440
+    assert check.loc[0, "matches"] == "PP + B·TG"
+
+
+def test_a_perfect_line_is_fitted_exactly():
+    rows = [{"pp": pp, "tg": 8, "b": b, "t_pp": 0.010 + 0.002 * pp * b, "t_tg": 1.0}
+            for pp in (64, 128, 256) for b in (1, 2)]
+    prompt = analysis.prompt_phase(analysis.combinations(make_runs(rows))).set_index("b")
+    assert prompt.loc[2, "slope_ms_per_token"] == pytest.approx(2.0)
+    assert prompt.loc[2, "intercept_ms"] == pytest.approx(10.0)
+    assert prompt.loc[2, "r2"] == pytest.approx(1.0)
+
+
+def test_repetitions_median_spread_and_bootstrap():
+    t_tg = [1.0, 1.1, 0.9, 1.2, 1.05]
+    rows = [{"pp": 64, "tg": 64, "b": 1, "t_pp": 0.5, "t_tg": t, "rep": i} for i, t in enumerate(t_tg, 1)]
+    rows += [{"pp": 64, "tg": 64, "b": 2, "t_pp": 0.5, "t_tg": t, "rep": i} for i, t in enumerate(t_tg[:3], 1)]
+    table = analysis.combinations(make_runs(rows), Thresholds(max_cv=0.05)).set_index("b")
+    five, three = table.loc[1], table.loc[2]
+    assert five["n_reps"] == 5 and five["t_tg"] == 1.05
+    assert (five["t_tg_min"], five["t_tg_max"]) == (0.9, 1.2)
+    assert five["t_tg_cv"] == pytest.approx(np.std(t_tg, ddof=1) / np.mean(t_tg))
+    assert 0.9 <= five["t_tg_ci_low"] <= 1.05 <= five["t_tg_ci_high"] <= 1.2
+    assert three["t_tg"] == 1.0 and np.isnan(three["t_tg_ci_low"])  # too few for a bootstrap
+    assert "T_TG CV" in five["flags"] and not five["valid"]
+
+
+def test_short_timings_are_flagged_not_dropped():
+    runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 0.020, "t_tg": 0.5}])
+    table = analysis.combinations(runs, Thresholds(min_time_s=0.05))
+    assert table.loc[0, "flags"] == "T_PP 20.0 ms < 50 ms" and not table.loc[0, "valid"]
+
+
+@pytest.mark.parametrize("rows", [
+    [{"pp": 64, "tg": 16, "b": 4, "t_pp": 0.01, "t_tg": 0.01}],            # one row, no B = 1, too short
+    [{"pp": 0, "tg": 128, "b": b, "t_pp": 0.9, "t_tg": 10.0 * b} for b in (2, 4)],  # PP = 0
+    [],                                                                     # nothing at all
+])
+def test_thin_data_never_crashes(rows):
+    runs = make_runs(rows) if rows else make_runs([{"pp": 1, "tg": 1, "b": 1, "t_pp": 1, "t_tg": 1}]).iloc[:0]
+    tables = derive.derive(runs, None)
+    assert set(tables) == set(derive.TABLES)
+    if rows:
+        scaling = tables["generation_scaling"]
+        assert scaling["t_tg_ratio"].isna().all() and scaling["note"].str.contains("no B = 1").all()
+
+
+def test_pareto_frontier():
+    throughput = pd.Series([10.0, 20.0, 15.0, 30.0])
+    latency = pd.Series([1.0, 2.0, 3.0, 4.0])
+    assert list(analysis.pareto_front(throughput, latency)) == [True, True, False, True]
+
+
+def test_hardware_efficiency_against_measured_limits():
+    runs = make_runs([{"pp": 100, "tg": 11, "b": 2, "t_pp": 0.5, "t_tg": 2.0}],
+                     model_info={"bytes": 1000, "decode_bytes": 800, "block_params": 50, "output_params": 10,
+                                 "n_layer": 2, "n_head_kv": 2, "head_dim": 4},
+                     host_name="node1")
+    hardware = analysis.hardware_efficiency(analysis.combinations(runs),
+                                            {"host_name": "node1", "bandwidth_gb_s": 1e-5, "flops_g": 1e-6})
+    cell = 2 * 2 * 4 * (2.0 + 2.0)          # layers × kv heads × head size × (K + V in f16)
+    per_step = 800 + 2 * (100 + 10 / 2) * cell
+    assert hardware.loc[0, "bytes_per_step"] == per_step
+    assert hardware.loc[0, "bandwidth_gb_s"] == pytest.approx(per_step * 11 / 2.0 / 1e9)
+    assert hardware.loc[0, "flops_g"] == pytest.approx(2 * (50 * 200 + 10 * 2) / 0.5 / 1e9)
+    assert hardware.loc[0, "bandwidth_pct"] == pytest.approx(100 * per_step * 11 / 2.0 / 1e9 / 1e-5)
+    other = analysis.hardware_efficiency(analysis.combinations(runs), {"host_name": "elsewhere",
+                                                                       "bandwidth_gb_s": 1.0, "flops_g": 1.0})
+    assert np.isnan(other.loc[0, "bandwidth_pct"]) and "not measured" in other.loc[0, "note"]
+
+
+def test_context_effects_relative_to_the_smallest():
+    rows = [{"pp": pp, "tg": tg, "b": 1, "t_pp": pp / 100, "t_tg": tg / 10} for pp in (100, 200) for tg in (10, 20)]
+    effects = analysis.context_effects(analysis.combinations(make_runs(rows))).set_index(["pp", "tg"])
+    assert effects.loc[(100, 10), "s_vs_smallest_pp"] == 1.0
+    s = {k: (k[0] + k[1]) / (k[0] / 100 + k[1] / 10) for k in [(100, 10), (200, 10), (100, 20)]}
+    assert effects.loc[(200, 10), "s_vs_smallest_pp"] == pytest.approx(s[(200, 10)] / s[(100, 10)])
+    assert effects.loc[(100, 20), "s_vs_smallest_tg"] == pytest.approx(s[(100, 20)] / s[(100, 10)])
+
+
+def test_anonymise_hides_hosts_paths_and_jobs():
+    runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}], host_name="gpu-node-17.example.org",
+                     job_id="123456", reason="model /home/alice/models/q.gguf on gpu-node-17.example.org")
+    shared, limits = derive.anonymise(runs, {"host_name": "gpu-node-17.example.org"})
+    text = json.dumps(shared.astype(str).to_dict("records")) + json.dumps(limits)
+    assert "gpu-node-17" not in text and "alice" not in text and "123456" not in text
+    assert shared.loc[0, "host_name"] == limits["host_name"] == "host-1"
+    assert shared.loc[0, "reason"] == "model q.gguf on host-1"
+
+
+def test_comparison_ratios_geomean_and_noise():
+    fast = [{"pp": 64, "tg": 16, "b": b, "t_pp": 1.0 * b, "t_tg": t, "rep": i, "model": "fast"}
+            for b in (1, 2) for i, t in enumerate((1.0, 1.1, 0.9), 1)]
+    slow = [{"pp": 64, "tg": 16, "b": b, "t_pp": 2.0 * b, "t_tg": t * k, "rep": i, "model": "slow"}
+            for b, k in ((1, 1.05), (2, 4.0)) for i, t in enumerate((1.0, 1.1, 0.9), 1)]
+    table = analysis.combinations(make_runs(fast + slow))
+    assert analysis.comparison_axes(table) == ["model"]
+    ratios = analysis.compare(table, "model", "fast").set_index(["b", "metric"])
+    assert ratios.loc[(1, "t_tg"), "ratio"] == pytest.approx(1.05)
+    assert ratios.loc[(1, "t_tg"), "beyond_noise"] == False  # noqa: E712, 0.945–1.155 overlaps 0.9–1.1
+    assert ratios.loc[(2, "t_tg"), "beyond_noise"] == True  # noqa: E712, 3.6–4.4 against 0.9–1.1
+    assert ratios.loc[(2, "t_pp"), "ratio"] == pytest.approx(2.0)
+    summary = analysis.compare_summary(table, ratios.reset_index()).set_index("metric")
+    assert summary.loc["t_tg", "geomean_ratio"] == pytest.approx(np.sqrt(1.05 * 4.0))
+    assert summary.loc["t_tg", "beyond_noise"] == 1 and summary.loc["t_tg", "judged"] == 2
+    assert not summary.loc["t_tg", "same_run"]  # no start times: not known to be one run

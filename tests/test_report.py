@@ -1,0 +1,126 @@
+"""Figures and the report, from the seed's table and from names that try to break them."""
+
+import html
+import re
+
+import pytest
+from browser import open_page, outside_requests
+from conftest import ROOT
+from test_analysis import make_runs, seed_runs
+
+from batchbench import derive, figures, report
+from batchbench.analysis import Thresholds
+
+CAPTIONS = {name: (ROOT / "report" / "figures" / f"{name}.rst").read_text().strip() for name in figures.FIGURES}
+HOSTILE = "<script>alert(1)</script> $x$ & `rm -rf ~` $(id) ;"
+
+
+def render(runs, folder, config=None, limits=None):
+    tables = derive.derive(runs, limits)
+    drawn = {}
+    for name in figures.FIGURES:
+        png = folder / "figures" / f"{name}.png"
+        figures.save(figures.make(name, tables), str(png), str(png.with_suffix(".svg")))
+        drawn[name] = (str(png), CAPTIONS[name])
+    content = report.build(runs, tables, drawn, config or {"experiment": "x", "grid": {}}, limits, Thresholds())
+    report.write(content, str(folder / "report.md"), str(folder / "report.html"))
+    return (folder / "report.md").read_text(), (folder / "report.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def seed_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("seed")
+    markdown, page = render(seed_runs(), folder, {"experiment": "seed", "grid": {"npp": [128, 256, 512]}})
+    return folder, markdown, page
+
+
+def test_figures_are_written_and_not_empty(seed_report):
+    folder, _, _ = seed_report
+    for name in figures.FIGURES:
+        for suffix in (".png", ".svg"):
+            path = folder / "figures" / f"{name}{suffix}"
+            assert path.stat().st_size > 5000, path
+    assert not list(folder.rglob("*.tmp*"))
+
+
+def test_the_report_answers_with_the_seeds_numbers(seed_report):
+    _, markdown, page = seed_report
+    for text in (markdown, html.unescape(page)):
+        assert "T_TG(B)/T_TG(1) = 1.26, 2.07, 4.25 for B = 2, 4, 8" in text
+        assert "saturation of S_TG at B = 4 (doubling B = 4 gains -3%), of S at B = 4" in text
+        assert "This agrees with the seed" in text
+        assert "equals the expected value in 17 of 17 combinations" in text
+        assert "904638 ms" in text and "15888" in text and "1152" in text
+        assert "lower bounds" in text
+        assert "19 skipped, 0 failed, 0 timed out" in text
+        assert "5.548" in text  # TTFT of PP=128 TG=128 B=1: 5.432 + 14.804/128 s
+    assert "ΣT_TG of the 6 B = 1 rows (152.9 s)" in markdown
+
+
+def test_the_report_counts_and_lists_failed_rows(tmp_path):
+    runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.2 * b, "t_tg": 0.3 * b} for b in (1, 2)])
+    runs.loc[1, ["status", "reason", "exit_code"]] = ["failed", "llama.cpp: failed to find a memory slot", 1]
+    markdown, page = render(runs, tmp_path)
+    assert "0 skipped, 1 failed, 0 timed out" in markdown
+    assert "failed to find a memory slot" in markdown and "failed to find a memory slot" in page
+
+
+def test_hostile_names_stay_inert_in_html_and_figures(tmp_path):
+    runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.2 * b, "t_tg": 0.3 * b, "model": HOSTILE}
+                      for b in (1, 2, 4)])
+    _, page = render(runs, tmp_path)
+    assert "<script>" not in page and html.escape(HOSTILE) in page
+    # names are drawn literally: a title with `$` is not read as mathtext
+    tables = derive.derive(runs, None)
+    figure = figures.make("s_vs_b", tables)
+    assert HOSTILE in figure._suptitle.get_text()
+    assert all(not t.get_parse_math() for t in [figure._suptitle])
+
+
+def test_the_report_opens_in_a_real_browser(seed_report):
+    folder, _, page = seed_report
+    result = open_page(folder / "report.html", ROOT / "tests" / "artifacts" / "report-seed.png")
+    assert outside_requests(result, folder / "report.html") == []
+    assert len(result["images"]) == len(figures.FIGURES)
+    assert all(complete and width > 100 and height > 100 for complete, width, height in result["images"])
+    assert (ROOT / "tests" / "artifacts" / "report-seed.png").stat().st_size > 10000
+    # the check can fail: an outside image is seen, and it does not render
+    bad = folder / "bad.html"
+    bad.write_text(re.sub("<body>", '<body><img src="https://example.invalid/x.png">', page, count=1))
+    result = open_page(bad, folder / "bad.png")
+    assert outside_requests(result, bad) == ["https://example.invalid/x.png"]
+    assert result["images"][0][1] == 0
+
+
+def test_repetitions_are_drawn_as_medians_with_their_spread():
+    rows = [{"pp": 64, "tg": 16, "b": b, "t_pp": 0.5 * b, "t_tg": t * b, "rep": i}
+            for b in (1, 2, 4) for i, t in enumerate((1.0, 1.2, 0.8), 1)]
+    tables = derive.derive(make_runs(rows), None)
+    axes = figures.make("s_vs_b", tables).axes[0]
+    line = axes.get_lines()[0]
+    assert list(line.get_ydata()) == pytest.approx(list(tables["combinations"]["s"]))
+    bars = [c for c in axes.collections if type(c).__name__ == "LineCollection"]
+    assert bars and len(bars[0].get_segments()) == 3  # one min–max bar per B
+
+
+def test_a_run_where_every_job_failed_still_gets_its_report(tmp_path):
+    runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 1.0, "t_tg": 1.0} for b in (1, 2)])
+    runs["status"], runs["reason"] = "timeout", "no result within run.timeout_s = 5 s"
+    markdown, _ = render(runs, tmp_path)
+    assert "0 ok, 0 skipped, 0 failed, 2 timed out" in markdown
+    assert "no result within run.timeout_s" in markdown and "nothing to report here" in markdown
+    assert (tmp_path / "figures" / "s_vs_b.png").stat().st_size > 1000
+
+
+def test_an_anonymised_report_names_no_host_path_or_job(tmp_path):
+    runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.2 * b, "t_tg": 0.3 * b} for b in (1, 2)],
+                     host_name="secret-node-7", job_id="998877", job_node="secret-node-7",
+                     model_info={"path": "/home/alice/models/m.gguf"})
+    limits = {"host_name": "secret-node-7", "bandwidth_gb_s": 10.0, "flops_g": 10.0,
+              "bandwidth_method": "triad", "flops_method": "gemm"}
+    shared, limits = derive.anonymise(runs, limits)
+    markdown, page = render(shared, tmp_path, limits=limits)
+    for secret in ("secret-node", "998877", "alice"):
+        assert secret not in markdown and secret not in page
+    assert "host-1" in markdown
+    assert "host-1" in figures.make("s_vs_b", derive.derive(shared, limits))._suptitle.get_text()
