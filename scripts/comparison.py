@@ -11,8 +11,10 @@ runs = pd.concat([pd.read_parquet(path) for path in snakemake.input.runs], ignor
 if snakemake.params.anonymise:
     runs, _ = derive.anonymise(runs)
 table = analysis.combinations(runs, analysis.Thresholds(**snakemake.params.thresholds))
-ratios = [analysis.compare(table, axis, snakemake.params.baselines[axis]) for axis in analysis.comparison_axes(table)]
-ratios = pd.concat(ratios, ignore_index=True) if ratios else analysis.compare(table, "build", "")
-summary = analysis.compare_summary(table, ratios)
+pairs = analysis.comparison_pairs(table, snakemake.params.baselines)
+compared = {pair: analysis.compare(table, *pair) for pair in pairs}
+ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
+                   ignore_index=True)
+summary = analysis.compare_summary(table, ratios, pairs, {pair: note for pair, (_, note) in compared.items()})
 derive.write({"compare": ratios, "compare_summary": summary}, snakemake.params.folder)
 figures.save(figures.fig_compare(ratios, summary), snakemake.output.png, snakemake.output.svg)

@@ -188,13 +188,61 @@ def test_comparison_ratios_geomean_and_noise():
     slow = [{"pp": 64, "tg": 16, "b": b, "t_pp": 2.0 * b, "t_tg": t * k, "rep": i, "model": "slow"}
             for b, k in ((1, 1.05), (2, 4.0)) for i, t in enumerate((1.0, 1.1, 0.9), 1)]
     table = analysis.combinations(make_runs(fast + slow))
-    assert analysis.comparison_axes(table) == ["model"]
-    ratios = analysis.compare(table, "model", "fast").set_index(["b", "metric"])
+    pairs = analysis.comparison_pairs(table, {"model": "fast"})
+    assert pairs == [("model", "fast", "slow")]
+    ratios, note = analysis.compare(table, *pairs[0])
+    assert note == "" and set(ratios["model"]) == {"fast / slow"}
+    ratios = ratios.set_index(["b", "metric"])
     assert ratios.loc[(1, "t_tg"), "ratio"] == pytest.approx(1.05)
     assert ratios.loc[(1, "t_tg"), "beyond_noise"] == False  # noqa: E712, 0.945–1.155 overlaps 0.9–1.1
     assert ratios.loc[(2, "t_tg"), "beyond_noise"] == True  # noqa: E712, 3.6–4.4 against 0.9–1.1
     assert ratios.loc[(2, "t_pp"), "ratio"] == pytest.approx(2.0)
-    summary = analysis.compare_summary(table, ratios.reset_index()).set_index("metric")
+    summary = analysis.compare_summary(table, ratios.reset_index(), pairs, {}).set_index("metric")
     assert summary.loc["t_tg", "geomean_ratio"] == pytest.approx(np.sqrt(1.05 * 4.0))
     assert summary.loc["t_tg", "beyond_noise"] == 1 and summary.loc["t_tg", "judged"] == 2
     assert not summary.loc["t_tg", "same_run"]  # no start times: not known to be one run
+
+
+def test_comparing_runs_whose_models_are_named_differently():
+    """Two machines' imported logs: each experiment's model is named after its file."""
+    one = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 1.0, "t_tg": 1.0 * b, "model": "a.log"} for b in (1, 2)])
+    two = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.5, "t_tg": 2.0 * b, "model": "b.log"} for b in (1, 2)])
+    two["experiment"] = "other"
+    table = analysis.combinations(pd.concat([one, two], ignore_index=True))
+    pairs = analysis.comparison_pairs(table, {"experiment": "e"})
+    assert pairs == [("experiment", "e", "other")]  # models of different runs are not paired by name
+    ratios, note = analysis.compare(table, *pairs[0])
+    assert note == "" and set(ratios["model"]) == {"a.log / b.log"}
+    t_tg = ratios[ratios["metric"] == "t_tg"].set_index("b")["ratio"]
+    assert list(t_tg) == [2.0, 2.0]
+
+
+def test_a_zero_baseline_gives_an_undefined_ratio_not_a_crash():
+    rows = [{"pp": 0, "tg": 16, "b": b, "t_pp": 0.5, "t_tg": 1.0 * b, "model": m} for b in (1, 2) for m in "xy"]
+    table = analysis.combinations(make_runs(rows))  # PP = 0: S_PP is 0
+    pairs = analysis.comparison_pairs(table, {})
+    ratios, _ = analysis.compare(table, *pairs[0])
+    assert ratios.loc[ratios["metric"] == "s_pp", "ratio"].isna().all()
+    summary = analysis.compare_summary(table, ratios, pairs, {}).set_index("metric")
+    assert "undefined" in summary.loc["s_pp", "note"] and summary.loc["t_tg", "geomean_ratio"] == 1.0
+
+
+def test_nothing_in_common_is_said_not_hidden():
+    one = make_runs([{"pp": 64, "tg": 16, "b": 1, "t_pp": 1.0, "t_tg": 1.0}])
+    two = make_runs([{"pp": 128, "tg": 16, "b": 1, "t_pp": 1.0, "t_tg": 1.0}])
+    two["experiment"] = "other"
+    table = analysis.combinations(pd.concat([one, two], ignore_index=True))
+    pairs = analysis.comparison_pairs(table, {})
+    ratios, note = analysis.compare(table, *pairs[0])
+    assert ratios.empty and "no combination in common" in note
+    summary = analysis.compare_summary(table, ratios, pairs, {pairs[0]: note})
+    assert summary.loc[0, "matched"] == 0 and "no combination in common" in summary.loc[0, "note"]
+
+
+def test_anonymise_keeps_urls_and_tells_similar_hosts_apart():
+    runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}] * 2, host_name="node1")
+    runs.loc[1, "host_name"] = "node10"
+    runs["reason"] = "built from https://github.com/ggml-org/llama.cpp on node10, then node1"
+    shared, _ = derive.anonymise(runs)
+    assert list(shared["host_name"]) == ["host-1", "host-2"]
+    assert shared.loc[0, "reason"] == "built from https://github.com/ggml-org/llama.cpp on host-2, then host-1"

@@ -99,3 +99,11 @@ def test_imports_that_match_nothing_or_nothing_at_all(tmp_path):
            str(tmp_path), "--configfile", str(tmp_path / "c.yaml"), "--cores", "1", "-n"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode != 0 and "imports[0]" in result.stderr and "names no file" in result.stderr
+
+
+def test_a_headerless_shared_prompt_table_is_recognised_by_its_n_kv():
+    """ik_llama.cpp's -pps run (fixture 03) prints no header: N_KV = PP + B·TG tells the shared prompt."""
+    records = import_records(str(LOGS / "03-ik-d164-cpu-shared-prompt-headerless-crlf.txt"), "e")
+    assert all(r["options"]["pp_shared"] for r in records)
+    records = import_records(str(LOGS / "seed-table.md"), "e")  # (PP+TG)·B: not shared
+    assert not any(r["options"]["pp_shared"] for r in records)

@@ -124,3 +124,24 @@ def test_an_anonymised_report_names_no_host_path_or_job(tmp_path):
         assert secret not in markdown and secret not in page
     assert "host-1" in markdown
     assert "host-1" in figures.make("s_vs_b", derive.derive(shared, limits))._suptitle.get_text()
+
+
+@pytest.mark.parametrize("name", figures.FIGURES)
+def test_no_figure_prints_raw_mathtext(seed_report, name):
+    tables = derive.derive(seed_runs(), None)
+    figure = figures.make(name, tables)
+    figure.canvas.draw()
+    texts = [t.get_text() for ax in figure.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]]
+    texts += [t.get_text() for t in figure.findobj(lambda o: hasattr(o, "get_text"))]
+    assert not [t for t in texts if "$" in t or "\\mathdefault" in t]
+
+
+@pytest.mark.parametrize("rows", [
+    [{"pp": 64, "tg": 16, "b": 4, "t_pp": 0.01, "t_tg": 0.01}],                       # one row, no B = 1
+    [{"pp": 0, "tg": 128, "b": b, "t_pp": 0.9, "t_tg": 10.0 * b} for b in (2, 4)],    # PP = 0
+    [{"pp": pp, "tg": 16, "b": 1, "t_pp": 0.5, "t_tg": 1.0} for pp in (64, 128)],     # only B = 1
+], ids=["one-row", "pp0", "b1-only"])
+def test_thin_data_gets_figures_and_a_report(tmp_path, rows):
+    markdown, page = render(make_runs(rows), tmp_path)
+    assert "## Q4" in markdown and "</html>" in page
+    assert all((tmp_path / "figures" / f"{name}.png").stat().st_size > 1000 for name in figures.FIGURES)

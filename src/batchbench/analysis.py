@@ -123,7 +123,8 @@ def validity_flags(row, thresholds: Thresholds) -> list[str]:
     limit_ms = thresholds.min_time_s * 1000
     for metric, name in (("t_pp", "T_PP"), ("t_tg", "T_TG")):
         value = getattr(row, metric)
-        if pd.notna(value) and value < thresholds.min_time_s:
+        timed = row.pp > 0 if metric == "t_pp" else row.tg > 0  # PP = 0: no prompt to time
+        if timed and pd.notna(value) and value < thresholds.min_time_s:
             flags.append(f"{name} {value * 1000:.1f} ms < {limit_ms:g} ms")
         cv = getattr(row, f"{metric}_cv")
         if pd.notna(cv) and cv > thresholds.max_cv:
@@ -148,11 +149,12 @@ def n_kv_check(table: pd.DataFrame) -> pd.DataFrame:
         expected.append(value)
         formula.append(name)
         candidates = {"(PP+TG)·B": (row.pp + row.tg) * row.b, "PP + B·TG": row.pp + row.b * row.tg}
-        matches.append(", ".join(k for k, v in candidates.items() if v == row.n_kv) or "neither")
+        printed = row.n_kv if pd.notna(row.n_kv) else None
+        matches.append(", ".join(k for k, v in candidates.items() if v == printed) or "neither")
     out["expected_n_kv"] = expected
     out["formula"] = formula
     out["matches"] = matches
-    out["mismatch"] = out["n_kv"] != out["expected_n_kv"]
+    out["mismatch"] = (out["n_kv"] != out["expected_n_kv"]).fillna(True).astype(bool)
     return out
 
 
@@ -264,6 +266,9 @@ def pareto_front(throughput: pd.Series, latency: pd.Series) -> pd.Series:
     """Whether each point is on the frontier: no other point is as fast with less latency."""
     on = []
     for i in throughput.index:
+        if not (np.isfinite(throughput[i]) and np.isfinite(latency[i])):
+            on.append(False)
+            continue
         dominated = ((throughput >= throughput[i]) & (latency <= latency[i])
                      & ((throughput > throughput[i]) | (latency < latency[i])))
         on.append(not dominated.any())
@@ -334,16 +339,19 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFram
     out = table[SERIES + COMBINATION + ["t_pp", "t_tg", "valid", "host_name"]].copy()
     steps = table["tg"] * table["b"].where(table["tg_separate"].astype(bool), 1)
     # cells read per decode step, averaged over the TG steps (the cache grows by one per sequence)
+    # (with -tgs each step decodes one sequence, reading only its own cells)
+    separate = table["tg_separate"].astype(bool)
     mean_cells = np.where(table["pp_shared"].astype(bool) & table["kv_unified"].astype(bool),
                           table["pp"] + table["b"] * (table["tg"] - 1) / 2,
-                          table["b"] * (table["pp"] + (table["tg"] - 1) / 2))
+                          table["b"].where(~separate, 1) * (table["pp"] + (table["tg"] - 1) / 2))
     cell_bytes = [kv_bytes_per_cell(r) if pd.notna(r.model_n_layer) else np.nan
                   for r in table.itertuples()]
     read_per_step = table["model_decode_bytes"].astype(float) + mean_cells * np.asarray(cell_bytes, dtype=float)
     out["bytes_per_step"] = read_per_step
     out["bandwidth_gb_s"] = read_per_step * steps / table["t_tg"] / 1e9
+    prompts = table["b"].where(~table["pp_shared"].astype(bool), 1)  # a shared prompt is computed once
     flop = 2 * (table["model_block_params"].astype(float) * prompt_tokens(table)
-                + table["model_output_params"].astype(float) * table["b"])
+                + table["model_output_params"].astype(float) * prompts)
     out["flops_g"] = flop / table["t_pp"] / 1e9
     limits = limits or {}
     same_host = out["host_name"].notna() & (out["host_name"] == limits.get("host_name"))
@@ -353,7 +361,7 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFram
     out["flops_limit_g"] = np.where(same_host, flops_limit or np.nan, np.nan)
     out["bandwidth_pct"] = 100 * out["bandwidth_gb_s"] / out["bandwidth_limit_gb_s"]
     out["flops_pct"] = 100 * out["flops_g"] / out["flops_limit_g"]
-    out["note"] = np.where(out["bandwidth_gb_s"].isna(), "model size or shape unknown (imported row)",
+    out["note"] = np.where(out["bandwidth_gb_s"].isna(), "model size or shape unknown (e.g. an imported row)",
                            np.where(same_host, "", "limits not measured on this row's host"))
     return out
 
@@ -372,34 +380,57 @@ def status_counts(runs: pd.DataFrame) -> dict[str, int]:
 COMPARED = ["s_pp", "s_tg", "s", "t_pp", "t_tg", "t"]
 
 
-def comparison_axes(table: pd.DataFrame) -> list[str]:
-    """What differs between the rows: experiments (runs), builds, models."""
-    return [axis for axis in ("experiment", "build", "model") if table[axis].nunique() > 1]
+COMPARE_COLUMNS = ["axis", "baseline", "other", "model", "build", "config", *COMBINATION, "metric", "base", "value",
+                   "ratio", "beyond_noise"]
 
 
-def compare(table: pd.DataFrame, axis: str, baseline: str) -> pd.DataFrame:
-    """Per combination matched on everything but `axis`: each metric of every other value of the
-    axis divided by the baseline's; with 3 or more repetitions on both sides, whether the
-    difference is beyond the noise (their min–max ranges do not overlap)."""
-    keys = [c for c in SERIES + COMBINATION if c != axis]
-    if baseline not in set(table[axis]) and len(table):
-        baseline = sorted(table[axis].unique())[0]
-    base = table[table[axis] == baseline]
-    rows = []
-    for other in [v for v in table[axis].unique() if v != baseline]:
-        merged = base.merge(table[table[axis] == other], on=keys, suffixes=("_base", "_other"))
-        for row in merged.to_dict("records"):
-            repeated = row["n_reps_base"] >= 3 and row["n_reps_other"] >= 3
-            for metric in COMPARED:
-                apart = (row[f"{metric}_max_base"] < row[f"{metric}_min_other"]
-                         or row[f"{metric}_max_other"] < row[f"{metric}_min_base"])
-                rows.append({"axis": axis, "baseline": baseline, "other": other,
-                             **{k: row[k] for k in keys}, "metric": metric,
-                             "base": row[f"{metric}_base"], "value": row[f"{metric}_other"],
-                             "ratio": row[f"{metric}_other"] / row[f"{metric}_base"],
-                             "beyond_noise": bool(apart) if repeated else None})
-    return pd.DataFrame(rows, columns=["axis", "baseline", "other", *keys, "metric", "base", "value", "ratio",
-                                       "beyond_noise"])
+def comparison_pairs(table: pd.DataFrame, baselines: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(axis, baseline, other) for every axis that varies: experiments (runs), builds, models. The
+    baseline is the one named, else the first; builds and models are compared within a run."""
+    pairs = []
+    for axis in ("experiment", "build", "model"):
+        values = sorted(table[axis].unique())
+        if len(values) < 2:
+            continue
+        baseline = baselines.get(axis) if baselines.get(axis) in values else values[0]
+        for other in values:
+            sides = [set(table.loc[table[axis] == v, "experiment"]) for v in (baseline, other)]
+            if other != baseline and (axis == "experiment" or sides[0] & sides[1]):
+                pairs.append((axis, baseline, other))
+    return pairs
+
+
+def compare(table: pd.DataFrame, axis: str, baseline: str, other: str) -> tuple[pd.DataFrame, str]:
+    """Per combination matched on everything the two sides share: each metric of `other` divided
+    by the baseline's; with 3 or more repetitions on both sides, whether the difference is beyond
+    the noise (their min–max ranges do not overlap). Returns the ratios and, when nothing
+    matched, why."""
+    base, them = table[table[axis] == baseline], table[table[axis] == other]
+    shared = [c for c in ("experiment", "model", "build")
+              if c != axis and set(base[c]) & set(them[c])]
+    keys = shared + ["config", *COMBINATION]
+    if base.duplicated(keys).any() or them.duplicated(keys).any():
+        return pd.DataFrame(columns=COMPARE_COLUMNS), (
+            "several models or builds on a side are named differently on the other, so combinations "
+            "cannot be paired (give them the same names)")
+    merged = base.merge(them, on=keys, suffixes=("_base", "_other"))
+    if merged.empty:
+        return pd.DataFrame(columns=COMPARE_COLUMNS), "no combination in common"
+    repeated = (merged["n_reps_base"] >= 3) & (merged["n_reps_other"] >= 3)
+    parts = []
+    for metric in COMPARED:
+        part = merged[keys].copy()
+        for column in ("model", "build"):
+            if column not in part:  # not shared: say both
+                part[column] = merged[f"{column}_base"].astype(str) + " / " + merged[f"{column}_other"].astype(str)
+        base_value, value = merged[f"{metric}_base"].astype(float), merged[f"{metric}_other"].astype(float)
+        apart = ((merged[f"{metric}_max_base"] < merged[f"{metric}_min_other"])
+                 | (merged[f"{metric}_max_other"] < merged[f"{metric}_min_base"]))
+        part = part.assign(axis=axis, baseline=baseline, other=other, metric=metric, base=base_value, value=value,
+                           ratio=(value / base_value.where(base_value != 0)),
+                           beyond_noise=apart.where(repeated, None).astype(object))
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)[COMPARE_COLUMNS], ""
 
 
 def same_run(table: pd.DataFrame, axis: str, baseline: str, other: str) -> bool:
@@ -413,21 +444,32 @@ def same_run(table: pd.DataFrame, axis: str, baseline: str, other: str) -> bool:
     return spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]
 
 
-def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
-    """Per compared value and metric: the geometric mean of the ratios, how many combinations
-    matched and how many differ beyond the noise, and whether both come from one run."""
+def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple[str, str, str]],
+                    notes: dict[tuple[str, str, str], str]) -> pd.DataFrame:
+    """Per compared pair and metric: the geometric mean of the ratios, their range, how many
+    combinations matched and how many differ beyond the noise, and whether both sides come from
+    one run; a pair that matched nothing gets one row saying why."""
+    columns = ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
+               "beyond_noise", "judged", "same_run", "note"]
     rows = []
-    for (axis, baseline, other, metric), group in ratios.groupby(["axis", "baseline", "other", "metric"],
-                                                                 sort=False):
-        valid = group["ratio"][(group["ratio"] > 0) & np.isfinite(group["ratio"])]
-        judged = group["beyond_noise"].dropna()
-        rows.append({"axis": axis, "baseline": baseline, "other": other, "metric": metric,
-                     "matched": len(group), "geomean_ratio": float(np.exp(np.log(valid).mean())) if len(valid)
-                     else np.nan,
-                     "min_ratio": valid.min() if len(valid) else np.nan,
-                     "max_ratio": valid.max() if len(valid) else np.nan,
-                     "beyond_noise": int(judged.astype(bool).sum()) if len(judged) else None,
-                     "judged": len(judged),
-                     "same_run": same_run(table, axis, baseline, other)})
-    return pd.DataFrame(rows, columns=["axis", "baseline", "other", "metric", "matched", "geomean_ratio",
-                                       "min_ratio", "max_ratio", "beyond_noise", "judged", "same_run"])
+    for axis, baseline, other in pairs:
+        one_run = same_run(table, axis, baseline, other)
+        pair = ratios[(ratios["axis"] == axis) & (ratios["baseline"] == baseline) & (ratios["other"] == other)]
+        if pair.empty:
+            rows.append({"axis": axis, "baseline": baseline, "other": other, "metric": "", "matched": 0,
+                         "same_run": one_run, "note": notes.get((axis, baseline, other), "")})
+            continue
+        for metric, group in pair.groupby("metric", sort=False):
+            ratio = pd.to_numeric(group["ratio"], errors="coerce")  # object dtype after an empty concat
+            valid = ratio[(ratio > 0) & np.isfinite(ratio)]
+            judged = group["beyond_noise"].dropna()
+            rows.append({"axis": axis, "baseline": baseline, "other": other, "metric": metric,
+                         "matched": len(group),
+                         "geomean_ratio": float(np.exp(np.log(valid).mean())) if len(valid) else np.nan,
+                         "min_ratio": valid.min() if len(valid) else np.nan,
+                         "max_ratio": valid.max() if len(valid) else np.nan,
+                         "beyond_noise": int(judged.astype(bool).sum()) if len(judged) else None,
+                         "judged": len(judged), "same_run": one_run,
+                         "note": "" if len(valid) == len(group) else
+                         f"{len(group) - len(valid)} ratio(s) undefined (a zero or missing value)"})
+    return pd.DataFrame(rows, columns=columns)

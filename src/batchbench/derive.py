@@ -10,10 +10,12 @@ import pandas as pd
 
 from . import analysis
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
+from .collect import COLUMNS
 
 TABLES = ["combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
           "context_effects", "latency", "hardware", "perf_reconciliation", "failures"]
-PATH = re.compile(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
+# an absolute path (not the path part of a URL): only its last name is kept
+PATH = re.compile(r"(?<![\w:/.])(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
 
 
 def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
@@ -28,7 +30,9 @@ def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFr
     runs["host_name"] = runs["host_name"].map(hosts)
     runs["job_node"] = runs["job_node"].map(hosts)
     runs["job_id"] = runs["job_id"].map(jobs)
+    # raw process output and argument lists can hold anything (job ids, user names): left out
     runs["command"] = None
+    runs["stderr_tail"] = None
     for column in runs.columns:
         if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
             runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
@@ -37,17 +41,21 @@ def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFr
     return runs, limits
 
 
-def _scrub(value, hosts: dict) -> object:
+def _scrub(value, names: dict) -> object:
+    """Paths cut to their last name; each host name (longest first, whole words only) replaced by
+    its alias."""
     if not isinstance(value, str):
         return value
     value = PATH.sub(r"\1", value)
-    for host, alias in hosts.items():
-        value = value.replace(host, alias)
+    for name in sorted(names, key=len, reverse=True):
+        value = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", names[name], value)
     return value
 
 
 def derive(runs: pd.DataFrame, limits: dict | None,
            thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+    # a table collected by an earlier version lacks some columns: they are unknown, not an error
+    runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
     table = analysis.combinations(runs, thresholds)
     return {
         "combinations": table,

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FixedLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, ScalarFormatter  # noqa: E402
 
 from .analysis import SERIES  # noqa: E402
 
@@ -106,6 +106,9 @@ def lines_over_b(table: pd.DataFrame, metric: str, ylabel: str, name: str, ideal
         log2_b_axis(ax, data["b"])
         if ideal is not None:  # the ideal grows with B: a log axis keeps the measured lines readable
             ax.set_yscale("log", base=2)
+            # plain numbers: the default log labels are mathtext, which is switched off here
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
         ax.set_title(f"TG = {tg}")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
@@ -123,7 +126,8 @@ def finish(fig: plt.Figure, ax, xlabel: str, ylabel: str, heading: str) -> plt.F
     """Labels, legend and title of a one-panel figure."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     ax.set_title(heading, fontsize=9)
     fig.tight_layout()
     return fig
@@ -189,9 +193,11 @@ def fig_heatmap(table: pd.DataFrame) -> plt.Figure:
         ax.set_xticks(range(len(grid.columns)), [str(b) for b in grid.columns])
         ax.set_yticks(range(len(grid.index)), [str(p) for p in grid.index])
         ax.grid(False)
+        flagged = group.pivot_table(index="pp", columns="b", values="valid", aggfunc="all")
         for (r, c), value in np.ndenumerate(grid.to_numpy(float)):
-            if np.isfinite(value):
-                ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=7, color="white")
+            if np.isfinite(value):  # a flagged cell is starred (a heatmap has no hollow points)
+                star = "" if bool(flagged.iloc[r, c]) else "*"
+                ax.text(c, r, f"{value:.0f}{star}", ha="center", va="center", fontsize=7, color="white")
         ax.set_xlabel("B")
         ax.set_ylabel("PP")
         ax.set_title(f"TG = {key[4]} {series_label(key[:4])}", fontsize=8)
@@ -222,6 +228,9 @@ def fig_compare(ratios: pd.DataFrame, summary: pd.DataFrame) -> plt.Figure:
     matched combination's ratio (points)."""
     if summary.empty:
         return empty_figure("comparison", "one experiment, build and model: nothing to compare")
+    summary = summary[summary["matched"] > 0]
+    if summary.empty:
+        return empty_figure("comparison", "no combination matched between the compared runs")
     axes_compared = list(dict.fromkeys(summary["axis"]))
     fig, cells = plt.subplots(1, len(axes_compared), figsize=(6.4 * len(axes_compared), 4.4), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -272,6 +281,8 @@ def make(name: str, tables: dict[str, pd.DataFrame]) -> plt.Figure:
         return lines_over_b(scaling, "t_tg_ratio", "T_TG(B) / T_TG(1)", "Generation time ratio",
                             lambda group: group["b"].astype(float))
     if name == "t_pp_fit":
+        if not (table["pp"] > 0).any():
+            return empty_figure(name, "no row with PP > 0")
         return fig_t_pp_fit(table, tables["prompt_phase"])
     latency = tables["latency"].merge(table[SERIES + ["pp", "tg", "b", "host_name"]], on=SERIES + ["pp", "tg", "b"])
     if name == "latency":

@@ -188,6 +188,17 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
     return out
 
 
+def shared_prompt(run: Run) -> bool:
+    """-pps as the log states it (header or command line), else as its N_KV values show it: a
+    headerless table whose every B > 1 row counts PP + B·TG cells had one shared prompt."""
+    if "is_pp_shared" in run.header:
+        return bool(run.header["is_pp_shared"])
+    if "pp_shared" in run.grid:
+        return bool(run.grid["pp_shared"])
+    telling = [r for _, r in run.rows if r["b"] > 1 and r["pp"] > 0]
+    return bool(telling) and all(r["n_kv"] == r["pp"] + r["b"] * r["tg"] for r in telling)
+
+
 def import_records(path: str, experiment: str) -> list[dict]:
     """Job records (the shape bench_job writes) for every row of one log, plus its absent
     combinations; imported rows keep status `ok` and name their file and line."""
@@ -200,8 +211,7 @@ def import_records(path: str, experiment: str) -> list[dict]:
     for run in runs:
         base = {"schema_version": 1, "experiment": experiment, "model": name, "build": "imported",
                 "rep": 1, "imported": True, "source_file": str(path),
-                "options": {"pp_shared": bool(run.header.get("is_pp_shared", run.grid.get("pp_shared"))),
-                            "kv_unified": bool(run.grid.get("kv_unified"))},
+                "options": {"pp_shared": shared_prompt(run), "kv_unified": bool(run.grid.get("kv_unified"))},
                 "ctx": run.grid.get("ctx"), "perf": run.perf or None}
         for number, row in run.rows:
             metrics = {**run.header, **row}

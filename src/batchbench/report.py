@@ -36,8 +36,12 @@ class Report:
         if items:
             self.blocks.append(("list", items))
 
-    def table(self, frame: pd.DataFrame, note: str = ""):
-        self.blocks.append(("table", (frame, note)))
+    def table(self, frame: pd.DataFrame, columns: list[str], digits: dict | None = None, source: str = ""):
+        """The columns people read, formatted; a long table is cut, saying where the rest is."""
+        self.blocks.append(("table", shown(frame, columns, digits)))
+        if len(frame) > MAX_TABLE_ROWS:
+            where = f"analysis/{source}.csv" if source else "runs.parquet"
+            self.text(f"The first {MAX_TABLE_ROWS} of {len(frame)} rows; all of them are in {where}.")
 
     def figure(self, name: str, png: str, caption: str):
         self.blocks.append(("figure", (name, png, caption)))
@@ -95,9 +99,10 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
                "host_governor", "host_gpu", "job_scheduler"]
     if len(measured):
         series = measured.drop_duplicates(["model", "build", "host_name"])
-        r.table(shown(series, columns))
+        r.table(series, columns)
         start, end = measured["start_time"].min(), measured["end_time"].max()
-        r.text(f"Measured from {start} to {end} (UTC).")
+        if pd.notna(start) and pd.notna(end):
+            r.text(f"Measured from {start} to {end} (UTC).")
     if len(imported):
         r.text("Imported logs: " + ", ".join(sorted(imported["source_file"].dropna().unique())))
     if limits:
@@ -136,7 +141,8 @@ def q1(r: Report, tables: dict):
            f"{len(check)} combinations.")
     if len(bad):
         r.text(f"{len(bad)} mismatches (the `matches` column says which formula the printed value fits):")
-        r.table(shown(bad, ["model", "build", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"]))
+        r.table(bad, ["model", "build", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"],
+                source="n_kv_check")
 
 
 def q2_q3(r: Report, tables: dict):
@@ -160,8 +166,8 @@ def q2_q3(r: Report, tables: dict):
                f"{cv.max():.0%} across prompt sizes at fixed B: "
                + ("flat, as the seed says." if cv.max() <= 0.10 else
                   "not flat everywhere: the seed's 'S_PP stays flat' holds only where the CV is small."))
-    r.table(shown(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms",
-                           "r2", "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}))
+    r.table(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
+                     "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
 
 
 def q4(r: Report, tables: dict, thresholds: Thresholds):
@@ -171,8 +177,11 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
         return
     lines = []
     for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
-        group = group[group["b"] > 1]
         label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[4]} TG={key[5]}"
+        if (group["b"] > 1).sum() == 0:
+            lines.append(f"{label}: only B = 1 measured, nothing to scale.")
+            continue
+        group = group[group["b"] > 1]
         if group["t_tg_ratio"].isna().all():
             lines.append(f"{label}: no B = 1 row, no ratios.")
             continue
@@ -192,8 +201,8 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
            f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
     r.items(lines)
     r.text(seed_verdict(scaling, saturation))
-    r.table(shown(scaling, ["model", "build", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
-                            "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}))
+    r.table(scaling, ["model", "build", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
+                            "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}, source="generation_scaling")
 
 
 def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
@@ -221,16 +230,17 @@ def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
                    " Where the counts fall short, this run differs from the seed's account.")
 
 
-def q5(r: Report, tables: dict):
+def q5(r: Report, runs: pd.DataFrame, tables: dict):
     table = tables["combinations"]
     effects = tables["context_effects"]
     if not section(r, "Q5: T = T_PP + T_TG and S = N_KV / T", table):
         return
-    gap = (table["t"] - table["t_pp"] - table["t_tg"]).abs().max()
-    plain = table[~table["pp_shared"].astype(bool)]
+    rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
+    gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
+    plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
     s_gap = ((plain["n_kv"] / plain["t"] - plain["s"]).abs() / plain["s"]).max() if len(plain) else np.nan
-    r.text(f"Largest |T − T_PP − T_TG| over all combinations: {gap:.4f} s; largest relative difference "
-           f"between N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
+    r.text(f"Largest |T − T_PP − T_TG| over all rows: {gap:.4f} s; largest relative difference between "
+           f"N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
     statements = []
     for metric, name in (("s", "S"), ("s_tg", "S_TG")):
         for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
@@ -265,24 +275,26 @@ def latency_section(r: Report, tables: dict):
            "No request waits that long; the per-combination TTFT is below.")
     if len(perf):
         r.text("The perf counters of the imported logs, reconciled with their tables:")
-        r.table(shown(perf, ["source_file", "counter", "logged_ms", "logged_count", "table_ms", "table_count",
-                             "difference_ms", "difference_share", "explained_by"], {"difference_share": 4}))
-    if not latency.empty:
+        r.table(perf, ["source_file", "counter", "logged_ms", "logged_count", "table_ms", "table_count",
+                       "difference_ms", "difference_share", "explained_by"], {"difference_share": 4},
+                source="perf_reconciliation")
+    if latency["ttft_s"].notna().any():
         best = latency.loc[latency["ttft_s"].idxmin()]
         r.text(f"Measured TTFT from {latency['ttft_s'].min():.3f} s (PP={best['pp']}, B={best['b']}) to "
                f"{latency['ttft_s'].max():.3f} s; TPOT from {latency['tpot_ms'].min():.2f} ms to "
                f"{latency['tpot_ms'].max():.2f} ms. On the throughput–latency frontier: "
                + ", ".join(f"B={row.b} PP={row.pp} TG={row.tg} ({row.s_tg:.1f} t/s at {row.tpot_ms:.2f} ms)"
                            for row in latency[latency["pareto"]].sort_values("tpot_ms").itertuples()) + ".")
-        r.table(shown(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s",
-                                "s_tg", "pareto", "valid"], {"ttft_s": 3}))
+        r.table(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
+                          "pareto", "valid"], {"ttft_s": 3}, source="latency")
 
 
 def hardware_section(r: Report, tables: dict, limits: dict | None):
     hardware = tables["hardware"]
     r.heading("How close to the hardware")
     if hardware.empty or hardware["bandwidth_gb_s"].isna().all():
-        r.text("Not computed: the model's size and shape are unknown (imported rows carry only the table).")
+        r.text("Not computed: the model's size and shape are unknown (an imported log carries only its "
+               "table).")
         return
     r.text("Generation reads the weights once per decode step plus the KV cache filled so far: achieved "
            "bandwidth = bytes read per step × steps / T_TG. Prompt processing does about 2 × block "
@@ -293,8 +305,8 @@ def hardware_section(r: Report, tables: dict, limits: dict | None):
            f"GB/s ({fmt(hardware['bandwidth_pct'].max(), 0)}% of the measured limit at most); prompt "
            f"arithmetic {hardware['flops_g'].min():.1f} to {hardware['flops_g'].max():.1f} GFLOP/s "
            f"({fmt(hardware['flops_pct'].max(), 0)}% of the measured float32 reference at most).")
-    r.table(shown(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
-                             "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}))
+    r.table(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
+                       "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}, source="hardware")
 
 
 def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
@@ -306,8 +318,8 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
         r.text("No combination was flagged.")
     else:
         r.text(f"{len(flagged)} of {len(table)} combinations are flagged (hollow in the figures):")
-        r.table(shown(flagged, ["model", "build", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
-                      {"t_pp": 4, "t_tg": 4}))
+        r.table(flagged, ["model", "build", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
+                {"t_pp": 4, "t_tg": 4}, source="combinations")
     r.heading("Rows without a result")
     counts = status_counts(runs)
     if failures.empty:
@@ -315,8 +327,8 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
     else:
         r.text(f"{counts['skipped']} skipped, {counts['failed']} failed, {counts['timeout']} timed out; "
                "each with its reason:")
-        r.table(shown(failures, ["model", "build", "pp", "tg", "b", "rep", "status", "reason", "exit_code",
-                                 "signal"], {"exit_code": 0, "signal": 0}))
+        r.table(failures, ["model", "build", "pp", "tg", "b", "rep", "status", "reason", "exit_code", "signal"],
+                {"exit_code": 0, "signal": 0}, source="failures")
 
 
 def comparison_section(r: Report, tables: dict):
@@ -327,6 +339,12 @@ def comparison_section(r: Report, tables: dict):
                "config (they are compared within the run, jobs interleaved), or name other experiments "
                "in analysis.compare_with.")
         return
+    unmatched = summary[summary["matched"] == 0]
+    for (axis, baseline, note), group in unmatched.groupby(["axis", "baseline", "note"], sort=False):
+        r.text(f"Not compared with {baseline} ({axis}), {note}: {', '.join(group['other'])}.")
+    summary = summary[summary["matched"] > 0]
+    if summary.empty:
+        return
     r.text("Each metric divided by the baseline's, per matching combination: the geometric mean of those "
            "ratios, their range, and (with 3 or more repetitions on both sides) in how many combinations "
            "the two differ beyond the noise (their min–max ranges do not overlap).")
@@ -336,9 +354,10 @@ def comparison_section(r: Report, tables: dict):
                "at different times on a shared machine drift (±10% between runs minutes apart was measured "
                "here), so differences of that size are not evidence; compare them as an axis of one "
                "experiment instead.")
-    r.table(shown(summary, ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio",
-                            "max_ratio", "beyond_noise", "judged", "same_run"], {"geomean_ratio": 3,
-                                                                                  "min_ratio": 3, "max_ratio": 3}))
+    r.table(summary, ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
+                      "beyond_noise", "judged", "same_run", "note"],
+            {"geomean_ratio": 3, "min_ratio": 3, "max_ratio": 3, "beyond_noise": 0, "judged": 0},
+            source="compare_summary")
 
 
 def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]], config: dict,
@@ -350,7 +369,7 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     q1(r, tables)
     q2_q3(r, tables)
     q4(r, tables, thresholds)
-    q5(r, tables)
+    q5(r, runs, tables)
     latency_section(r, tables)
     hardware_section(r, tables, limits)
     flags_and_failures(r, runs, tables)
@@ -367,8 +386,13 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
 # ---------------------------------------------------------------- rendering
 
 
+def markdown_text(value: str) -> str:
+    """Inline HTML in a name stays text in any Markdown viewer."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def markdown_cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
+    return markdown_text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -381,10 +405,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def markdown_blocks(base: Path) -> dict:
     """Block kind -> its Markdown; figures are linked relative to the report."""
     return {
-        "heading": lambda p: f"{'#' * p[0]} {p[1]}\n",
-        "text": lambda p: f"{p}\n",
-        "list": lambda p: "\n".join(f"- {item}" for item in p) + "\n",
-        "table": lambda p: markdown_table(p[0]),
+        "heading": lambda p: f"{'#' * p[0]} {markdown_text(p[1])}\n",
+        "text": lambda p: f"{markdown_text(p)}\n",
+        "list": lambda p: "\n".join(f"- {markdown_text(item)}" for item in p) + "\n",
+        "table": markdown_table,
         "figure": lambda p: f"![{p[2]}]({os.path.relpath(p[1], base)})\n\n*{p[2]}*\n",
     }
 
@@ -408,7 +432,7 @@ HTML_BLOCKS = {
     "heading": lambda p: f"<h{p[0]}>{html.escape(p[1])}</h{p[0]}>",
     "text": lambda p: f"<p>{html.escape(p)}</p>",
     "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
-    "table": lambda p: html_table(p[0]),
+    "table": html_table,
     "figure": lambda p: html_figure(*p),
 }
 
