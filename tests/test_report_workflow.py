@@ -47,13 +47,29 @@ def test_snakemake_report_collects_the_captioned_figures(workdir):
     assert figures == {f"{name}.png" for name in [*FIGURES, "compare"]}, names
 
 
+def twice_as_slow(line: str) -> str:
+    """A row of the seed's table as a machine half as fast would print it."""
+    cells = line.strip().strip("|").split("|")
+    if len(cells) != 10 or not cells[0].strip().isdigit():
+        return line
+    values = [float(c) for c in cells]
+    times = {4, 6, 8}  # T_PP, T_TG, T; the speeds are at 5, 7, 9
+    out = [f"{int(v)}" if i < 4 else f"{v * 2:.3f}" if i in times else f"{v / 2:.2f}" for i, v in enumerate(values)]
+    return "| " + " | ".join(out) + " |"
+
+
 def test_an_experiment_compared_with_another(workdir):
-    config = {"experiment": "seed-b", "models": [], "imports": [SEED],
+    slower = workdir / "slower-machine.md"
+    slower.write_text("\n".join(twice_as_slow(line) for line in open(SEED).read().splitlines()))
+    config = {"experiment": "seed-b", "models": [], "imports": [str(slower)],
               "analysis": {"compare_with": ["seed-a"]}}
     snakemake(workdir, config)
     summary = pd.read_parquet(workdir / "results" / "seed-b" / "analysis" / "compare_summary.parquet")
     assert set(summary["axis"]) == {"experiment"} and set(summary["other"]) == {"seed-a"}
-    assert summary["geomean_ratio"].tolist() == pytest.approx([1.0] * len(summary))
+    # the baseline is this experiment (twice as slow): seed-a's times are half, its speeds double
+    ratio = summary.set_index("metric")["geomean_ratio"]
+    assert [ratio[m] for m in ("t_pp", "t_tg", "t")] == pytest.approx([0.5] * 3, rel=1e-3)
+    assert [ratio[m] for m in ("s_pp", "s_tg", "s")] == pytest.approx([2.0] * 3, rel=2e-3)
     assert (summary["matched"] == 17).all() and not summary["same_run"].any()
     assert "come from different runs" in (workdir / "results" / "seed-b" / "report.md").read_text()
 
