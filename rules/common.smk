@@ -9,8 +9,7 @@ from snakemake.utils import validate
 try:
     from batchbench import UserError
     from batchbench.config_check import check as check_config
-    from batchbench.derive import TABLES as ANALYSIS_TABLES
-    from batchbench.figures import FIGURES as FIGURE_NAMES
+    from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
     from batchbench.study import Study, spec_json
 except ImportError as err:
     raise WorkflowError(

@@ -11,9 +11,8 @@ import pandas as pd
 from . import analysis
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
 from .collect import COLUMNS
+from .outputs import TABLES
 
-TABLES = ["combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
-          "context_effects", "latency", "hardware", "perf_reconciliation", "failures"]
 # an absolute path (not the path part of a URL): only its last name is kept
 PATH = re.compile(r"(?<![\w:/.])(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
 

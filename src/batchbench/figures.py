@@ -19,14 +19,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, ScalarFormatter  # noqa: E402
 
 from .analysis import SERIES  # noqa: E402
+from .outputs import FIGURES  # noqa: E402, F401  (the names, for the scripts)
 
 plt.rcParams.update({"text.parse_math": False, "figure.dpi": 100, "savefig.dpi": 110,
                      "axes.grid": True, "grid.alpha": 0.3, "svg.hashsalt": "batchbench",
                      "font.size": 9})
 LINESTYLES = ["-", "--", ":", "-."]
 
-# Their captions, for the report and `snakemake --report`, are report/figures/<name>.rst.
-FIGURES = ["s_vs_b", "s_tg_vs_b", "t_tg_ratio", "t_pp_fit", "latency", "frontier", "s_heatmap", "bandwidth"]
 
 
 def series_label(key: tuple) -> str:
