@@ -71,6 +71,9 @@ def test_out_of_memory_is_a_row_and_the_grid_goes_on(default_config, tmp_path):
     assert df.loc[40, "status"] == "ok"
     assert df.loc[2000000, "status"] == "failed" and "out of memory" in df.loc[2000000, "reason"]
     assert df.loc[2000000, "exit_code"] == 1 and "failed to allocate" in df.loc[2000000, "stderr_tail"]
+    # the analysis goes on with the row that measured, and the report counts and lists the other
+    report = (tmp_path / "results" / "oom" / "report.md").read_text()
+    assert "1 ok, 0 skipped, 1 failed, 0 timed out" in report and "out of memory" in report
 
 
 def test_a_bad_argument_is_a_row_with_exit_code_and_stderr(default_config, tmp_path):
