@@ -18,11 +18,16 @@ rule analysis_tables:
         runs="results/{experiment}/runs.parquet",
         limits=machine_limits,
     output:
-        expand(
-            "results/{{experiment}}/analysis/{table}.{ext}",
-            table=ANALYSIS_TABLES,
-            ext=["parquet", "csv"],
-        ),
+        expand("results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES),
+        [
+            report(
+                f"results/{{experiment}}/analysis/{table}.csv",
+                caption=f"../report/tables/{table}.rst",
+                category="Tables",
+                labels={"table": table},
+            )
+            for table in ANALYSIS_TABLES
+        ],
     log:
         "logs/{experiment}/analysis_tables.log",
     conda:
@@ -43,6 +48,7 @@ rule figures:
                 f"results/{{experiment}}/figures/{name}.png",
                 caption=f"../report/figures/{name}.rst",
                 category="Figures",
+                labels={"figure": name},
             )
             for name in FIGURE_NAMES
         },
@@ -91,14 +97,21 @@ rule comparison:
         runs=comparison_runs,
     output:
         tables=expand(
-            "results/{{experiment}}/analysis/{table}.{ext}",
+            "results/{{experiment}}/analysis/{table}.parquet",
             table=["compare", "compare_summary"],
-            ext=["parquet", "csv"],
+        ),
+        ratios_csv="results/{experiment}/analysis/compare.csv",
+        summary_csv=report(
+            "results/{experiment}/analysis/compare_summary.csv",
+            caption="../report/tables/compare_summary.rst",
+            category="Tables",
+            labels={"table": "compare_summary"},
         ),
         png=report(
             "results/{experiment}/figures/compare.png",
             caption="../report/figures/compare.rst",
             category="Figures",
+            labels={"figure": "compare"},
         ),
         svg="results/{experiment}/figures/compare.svg",
     log:
@@ -106,7 +119,6 @@ rule comparison:
     conda:
         "../envs/analysis.yaml"
     params:
-        folder=lambda wildcards: f"results/{wildcards.experiment}/analysis",
         baselines=COMPARISON_BASELINES,
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],

@@ -90,7 +90,11 @@ def comparison_runs(wildcards):
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
-    return max((STUDY.cpus(job) for job in STUDY.jobs), default=1) if submitting() else workflow.cores
+    return (
+        max((STUDY.cpus(job) for job in STUDY.jobs), default=1)
+        if submitting()
+        else workflow.cores
+    )
 
 
 def machine_limits(wildcards):

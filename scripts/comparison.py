@@ -1,6 +1,7 @@
 """Compare experiments, builds and models combination by combination (rule comparison)."""
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,5 +17,5 @@ compared = {pair: analysis.compare(table, *pair) for pair in pairs}
 ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
                    ignore_index=True)
 summary = analysis.compare_summary(table, ratios, pairs, {pair: note for pair, (_, note) in compared.items()})
-derive.write({"compare": ratios, "compare_summary": summary}, snakemake.params.folder)
+derive.write({"compare": ratios, "compare_summary": summary}, Path(snakemake.output.summary_csv).parent)
 figures.save(figures.fig_compare(ratios, summary), snakemake.output.png, snakemake.output.svg)

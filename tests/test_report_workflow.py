@@ -10,7 +10,7 @@ from browser import open_page, outside_requests
 from conftest import FIXTURES, ROOT
 from workflow import snakemake
 
-from batchbench.figures import FIGURES
+from batchbench.outputs import FIGURES, TABLES
 
 SEED = str(FIXTURES / "logs" / "seed-table.md")
 
@@ -45,6 +45,8 @@ def test_snakemake_report_collects_the_captioned_figures(workdir):
     names = zipfile.ZipFile(workdir / "snakemake-report.zip").namelist()
     figures = {n.rsplit("/", 1)[-1] for n in names if n.endswith(".png")}
     assert figures == {f"{name}.png" for name in [*FIGURES, "compare"]}, names
+    tables = {n.rsplit("/", 1)[-1] for n in names if n.endswith(".csv")}
+    assert tables == {f"{name}.csv" for name in [*TABLES, "compare_summary"]}, names
 
 
 def twice_as_slow(line: str) -> str:
