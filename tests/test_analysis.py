@@ -246,3 +246,11 @@ def test_anonymise_keeps_urls_and_tells_similar_hosts_apart():
     shared, _ = derive.anonymise(runs)
     assert list(shared["host_name"]) == ["host-1", "host-2"]
     assert shared.loc[0, "reason"] == "built from https://github.com/ggml-org/llama.cpp on host-2, then host-1"
+
+
+def test_a_dip_then_growth_is_not_saturation():
+    dip = pd.Series({1: 100.0, 2: 90.0, 4: 150.0, 8: 250.0, 16: 260.0, 32: 262.0})
+    assert analysis.saturation_point(dip, 0.10)[0] == 8       # 16 and 32 gain 4% and 1%
+    rising = pd.Series({1: 100.0, 2: 90.0, 4: 150.0})
+    b, why = analysis.saturation_point(rising, 0.10)
+    assert np.isnan(b) and why == "not reached: doubling B = 2 still gains +67%"

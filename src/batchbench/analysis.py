@@ -228,15 +228,21 @@ def generation_scaling(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THR
 
 
 def saturation_point(by_b: pd.Series, share: float) -> tuple[float, str]:
-    """The smallest B whose doubling raises the metric by less than `share`."""
+    """The smallest B whose doubling raises the metric by less than `share`, and every later
+    doubling too: a dip followed by renewed growth is not saturation."""
     values = by_b.dropna()
-    pairs = [(b, values[2 * b] / values[b] - 1) for b in values.index if 2 * b in values.index]
+    pairs = sorted((b, values[2 * b] / values[b] - 1) for b in values.index if 2 * b in values.index)
     if not pairs:
         return np.nan, "no B measured together with its double"
-    for b, gain in sorted(pairs):
-        if gain < share:
-            return float(b), f"doubling B = {b} gains {gain:+.0%}"
-    return np.nan, f"not reached: every doubling up to B = {max(values.index)} gains {share:.0%} or more"
+    point = None
+    for b, gain in reversed(pairs):
+        if gain >= share:
+            break
+        point = (b, gain)
+    if point is None:
+        b, gain = pairs[-1]
+        return np.nan, f"not reached: doubling B = {b} still gains {gain:+.0%}"
+    return float(point[0]), f"doubling B = {point[0]} gains {point[1]:+.0%}, and no later doubling {share:.0%} or more"
 
 
 def saturation(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
