@@ -3,12 +3,16 @@
 import json
 import sys
 
+from batchbench import UserError
 from batchbench.importer import import_records
 
 sys.stderr = log = open(snakemake.log[0], "w")
 records = []
 for path in snakemake.input:
-    found = import_records(path, snakemake.wildcards.experiment)
+    try:
+        found = import_records(path, snakemake.wildcards.experiment)
+    except UserError as err:  # a log that cannot be read: its file and line, no traceback
+        sys.exit(f"import failed: {err}")
     log.write(f"{path}: {len(found)} rows\n")
     records += found
 with open(snakemake.output[0], "w") as f:

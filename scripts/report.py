@@ -13,13 +13,16 @@ from batchbench.figures import FIGURES
 sys.stderr = open(snakemake.log[0], "w")
 runs = pd.read_parquet(snakemake.input.runs)
 limits = json.loads(Path(snakemake.input.limits[0]).read_text()) if snakemake.input.limits else None
+config = snakemake.params.config
 if snakemake.params.anonymise:
     runs, limits = derive.anonymise(runs, limits)
+    config = json.loads(derive.PATH.sub(r"\1", json.dumps(config)))
 tables = derive.read(Path(snakemake.input.tables[0]).parent)
 tables["compare_summary"] = pd.read_parquet(snakemake.input.comparison)
 captions = snakemake.params.captions
 drawn = {name: (png, captions[name]) for name, png in zip(FIGURES, snakemake.input.figures, strict=True)}
-drawn["compare"] = (snakemake.input.comparison_figure, captions["compare"])
-content = report.build(runs, tables, drawn, snakemake.params.config, limits,
+if (tables["compare_summary"]["matched"] > 0).any():  # else the report says why, without a blank figure
+    drawn["compare"] = (snakemake.input.comparison_figure, captions["compare"])
+content = report.build(runs, tables, drawn, config, limits,
                        Thresholds(**snakemake.params.thresholds))
 report.write(content, snakemake.output.md, snakemake.output.html)

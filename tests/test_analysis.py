@@ -253,4 +253,15 @@ def test_a_dip_then_growth_is_not_saturation():
     assert analysis.saturation_point(dip, 0.10)[0] == 8       # 16 and 32 gain 4% and 1%
     rising = pd.Series({1: 100.0, 2: 90.0, 4: 150.0})
     b, why = analysis.saturation_point(rising, 0.10)
-    assert np.isnan(b) and why == "not reached: doubling B = 2 still gains +67%"
+    assert np.isnan(b) and why == "not reached up to B = 4, the largest measured: doubling B = 2 still gains +67%"
+
+
+def test_a_gpu_run_is_not_measured_against_the_cpu_limits():
+    runs = make_runs([{"pp": 100, "tg": 11, "b": 2, "t_pp": 0.5, "t_tg": 2.0}],
+                     model_info={"bytes": 1000, "decode_bytes": 800, "block_params": 50, "output_params": 10,
+                                 "n_layer": 2, "n_head_kv": 2, "head_dim": 4},
+                     host_name="node1", options={"n_gpu_layers": 99})
+    hardware = analysis.hardware_efficiency(analysis.combinations(runs),
+                                            {"host_name": "node1", "bandwidth_gb_s": 1.0, "flops_g": 1.0})
+    assert hardware.loc[0, "bandwidth_gb_s"] > 0 and np.isnan(hardware.loc[0, "bandwidth_pct"])
+    assert "GPU" in hardware.loc[0, "note"]

@@ -107,3 +107,24 @@ def test_a_headerless_shared_prompt_table_is_recognised_by_its_n_kv():
     assert all(r["options"]["pp_shared"] for r in records)
     records = import_records(str(LOGS / "seed-table.md"), "e")  # (PP+TG)·B: not shared
     assert not any(r["options"]["pp_shared"] for r in records)
+
+
+def test_two_tables_in_one_log_stay_two_series(tmp_path):
+    seed = (LOGS / "seed-table.md").read_text()
+    table = seed[seed.index("|    PP"):seed.index("\n\n", seed.index("|    PP"))]
+    log = tmp_path / "before-after.md"
+    log.write_text(f"master:\nllama_batched_bench: n_kv_max = 2048, n_batch = 2048\n\n{table}\n\n"
+                   f"PR:\nllama_batched_bench: n_kv_max = 4096, n_batch = 2048\n\n{table}\n")
+    records = import_records(str(log), "e")
+    assert {r["model"] for r in records} == {"before-after.md #1", "before-after.md #2"}
+    assert sum(r["model"].endswith("#1") for r in records) == 17
+
+
+def test_a_garbled_row_inside_a_table_names_file_and_line(tmp_path):
+    lines = (LOGS / "seed-table.md").read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("|   256 |    128 |    2"))
+    lines[number - 1] = lines[number - 1].replace("25.730", "25.7x0")
+    log = tmp_path / "garbled.md"
+    log.write_text("\n".join(lines))
+    with pytest.raises(LogFormatError, match=rf"garbled.md:{number}: a table row that cannot be read"):
+        import_records(str(log), "e")

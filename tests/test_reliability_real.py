@@ -175,3 +175,21 @@ def test_odd_names_and_paths_work_and_execute_nothing(default_config, tmp_path):
     assert html.escape(name) in (report / "report.html").read_text()
     assert name in (report / "report.md").read_text()
     assert (report / "figures" / "s_vs_b.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_real_model_file_is_a_config_error(default_config, tmp_path, damage):
+    snakemake(tmp_path / "prep", config_for(default_config, "prep"))
+    model = json.loads(next((tmp_path / "prep/results/prep/models").glob("*.json")).read_text())["path"]
+    data = bytearray(Path(model).read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]  # the header intact, the tensor data cut short
+    else:
+        data[8:24] = b"\xff" * 16  # the tensor and metadata counts scrambled
+    damaged = tmp_path / f"{damage}.gguf"
+    damaged.write_bytes(bytes(data))
+    config = {**config_for(default_config, damage), "models": [{"name": "m", "path": str(damaged)}]}
+    result = snakemake(tmp_path / "work", config, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"models[0] ('m').path: '{damaged}' is a GGUF file cut short or corrupt" in result.stderr
+    assert not (tmp_path / "work" / "results" / damage / "runs").exists()  # before any job

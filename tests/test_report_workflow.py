@@ -37,7 +37,7 @@ def test_the_default_target_writes_tables_figures_and_report(workdir):
     assert "1.26, 2.07, 4.25" in html.unescape(page.read_text())
     shown = open_page(page, ROOT / "tests" / "artifacts" / "report-workflow.png")
     assert outside_requests(shown, page) == []
-    assert len(shown["images"]) == 9 and all(c and w > 100 for c, w, _ in shown["images"])
+    assert len(shown["images"]) == len(FIGURES) and all(c and w > 100 for c, w, _ in shown["images"])
 
 
 def test_snakemake_report_collects_the_captioned_figures(workdir):

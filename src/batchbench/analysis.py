@@ -21,7 +21,7 @@ SERIES = ["experiment", "model", "build", "config"]
 OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
            "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate", "extra_args"]
 # Carried from the rows into the per-combination table (the same for every repetition).
-CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified",
+CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified", "n_gpu_layers",
            "tg_separate", "cache_type_k", "cache_type_v", "model_params", "model_bytes",
            "model_block_params", "model_output_params", "model_decode_bytes", "model_n_layer",
            "model_n_head_kv", "model_head_dim", "start_time"]
@@ -241,7 +241,7 @@ def saturation_point(by_b: pd.Series, share: float) -> tuple[float, str]:
         point = (b, gain)
     if point is None:
         b, gain = pairs[-1]
-        return np.nan, f"not reached: doubling B = {b} still gains {gain:+.0%}"
+        return np.nan, f"not reached up to B = {2 * b}, the largest measured: doubling B = {b} still gains {gain:+.0%}"
     return float(point[0]), f"doubling B = {point[0]} gains {point[1]:+.0%}, and no later doubling {share:.0%} or more"
 
 
@@ -360,7 +360,9 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFram
                 + table["model_output_params"].astype(float) * prompts)
     out["flops_g"] = flop / table["t_pp"] / 1e9
     limits = limits or {}
-    same_host = out["host_name"].notna() & (out["host_name"] == limits.get("host_name"))
+    # the limits are the CPU's and its memory's: a run offloaded to a GPU is not compared with them
+    offloaded = table["n_gpu_layers"].fillna(0).astype(float) > 0 if "n_gpu_layers" in table else False
+    same_host = out["host_name"].notna() & (out["host_name"] == limits.get("host_name")) & ~offloaded
     bandwidth_limit = limits.get("bandwidth_gb_s")
     flops_limit = limits.get("flops_g")
     out["bandwidth_limit_gb_s"] = np.where(same_host, bandwidth_limit or np.nan, np.nan)
@@ -368,7 +370,8 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFram
     out["bandwidth_pct"] = 100 * out["bandwidth_gb_s"] / out["bandwidth_limit_gb_s"]
     out["flops_pct"] = 100 * out["flops_g"] / out["flops_limit_g"]
     out["note"] = np.where(out["bandwidth_gb_s"].isna(), "model size or shape unknown (e.g. an imported row)",
-                           np.where(same_host, "", "limits not measured on this row's host"))
+                           np.where(same_host, "", np.where(offloaded, "offloaded to a GPU, whose limits were not "
+                                                            "measured", "limits not measured on this row's host")))
     return out
 
 

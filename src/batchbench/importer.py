@@ -162,6 +162,8 @@ def read_runs(path: str) -> list[Run]:
         row = table_row(cells)
         if row and (in_table or consistent(row)):
             runs[-1].rows.append((number, row))
+        elif in_table and row is None and len(cells) == len(HEADER_CELLS) and not set("".join(cells)) <= set("-: "):
+            raise LogFormatError(path, number, f"a table row that cannot be read: {line.strip()[:120]!r}")
     return [run for run in runs if run.rows]
 
 
@@ -208,8 +210,10 @@ def import_records(path: str, experiment: str) -> list[dict]:
                                          "| N_KV ... table nor JSONL lines)")
     name = Path(path).name
     records = []
-    for run in runs:
-        base = {"schema_version": 1, "experiment": experiment, "model": name, "build": "imported",
+    for k, run in enumerate(runs, start=1):
+        # several tables in one log (e.g. before and after a change) are separate series
+        model = name if len(runs) == 1 else f"{name} #{k}"
+        base = {"schema_version": 1, "experiment": experiment, "model": model, "build": "imported",
                 "rep": 1, "imported": True, "source_file": str(path),
                 "options": {"pp_shared": shared_prompt(run), "kv_unified": bool(run.grid.get("kv_unified"))},
                 "ctx": run.grid.get("ctx"), "perf": run.perf or None}

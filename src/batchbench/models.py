@@ -20,6 +20,12 @@ def check_gguf(path: str, where: str) -> None:
     if magic != GGUF_MAGIC:
         raise UserError(f"{where}: {path!r} is not a GGUF file (it starts with {magic!r}, "
                         f"a GGUF file with {GGUF_MAGIC!r})")
+    import gguf
+
+    try:  # the header and every tensor's place in the file (memory-mapped: no data is read)
+        gguf.GGUFReader(str(p))
+    except Exception as exc:  # the gguf package raises plain ValueErrors and others
+        raise UserError(f"{where}: {path!r} is a GGUF file cut short or corrupt ({exc})") from exc
 
 
 def read_shape(path: str) -> tuple[ModelShape, dict]:

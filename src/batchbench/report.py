@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,9 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
     r.text(f"{len(runs)} rows: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed, "
            f"{counts['timeout']} timed out; {len(measured)} from this workflow's runs, "
            f"{len(imported)} imported from existing logs.")
-    grid = config.get("grid", {})
-    r.text("Grid: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in grid.items()))
+    if len(measured):  # the config's grid says nothing of imported rows
+        grid = config.get("grid", {})
+        r.text("Grid: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in grid.items()))
     columns = ["model", "build", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
                "build_commit", "build_flags", "host_name", "host_cpu", "host_cores", "host_mem_bytes",
                "host_governor", "host_gpu", "job_scheduler"]
@@ -111,8 +113,14 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
                f"{limits['flops_g']:.1f} GFLOP/s ({limits['flops_method']}).")
 
 
-def caveats(r: Report, thresholds: Thresholds):
+def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
     r.heading("How to read these numbers")
+    ok = runs[runs["status"] == "ok"]
+    reps = ok.groupby(["experiment", "model", "build", "pp", "tg", "b"]).size() if len(ok) else pd.Series([0])
+    if reps.max() < 3:
+        r.text("Each combination was measured once, so this run cannot tell noise from an effect: a single "
+               "slow job (another process on the machine, a frequency change) reads as a finding below. "
+               "Treat the verdicts as tentative and set grid.repetitions to 3 or more to judge them.")
     r.items([
         "llama-batched-bench feeds random token ids and does no sampling: its time to first token and "
         "time per output token are lower bounds of what a server such as llama-server delivers "
@@ -145,7 +153,7 @@ def q1(r: Report, tables: dict):
                 source="n_kv_check")
 
 
-def q2_q3(r: Report, tables: dict):
+def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
     prompt = tables["prompt_phase"]
     r.heading("Q2, Q3: T_PP grows linearly with the prompt, S_PP stays flat")
     fitted = prompt[prompt["slope_ms_per_token"].notna()]
@@ -162,10 +170,12 @@ def q2_q3(r: Report, tables: dict):
               "Where R² < 0.95 this run does not show the linear growth the seed describes."))
     cv = prompt["s_pp_cv"].dropna()
     if len(cv):
+        flat = cv.max() <= thresholds.max_cv
         r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
-               f"{cv.max():.0%} across prompt sizes at fixed B: "
-               + ("flat, as the seed says." if cv.max() <= 0.10 else
-                  "not flat everywhere: the seed's 'S_PP stays flat' holds only where the CV is small."))
+               f"{cv.max():.0%} across the combinations of each B (every PP and TG); "
+               + ("flat, as the seed says." if flat else
+                  f"above {thresholds.max_cv:.0%} somewhere, so the seed's 'S_PP stays flat' holds only where "
+                  "the CV is small."))
     r.table(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
                      "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
 
@@ -244,22 +254,33 @@ def q5(r: Report, runs: pd.DataFrame, tables: dict):
     statements = []
     for metric, name in (("s", "S"), ("s_tg", "S_TG")):
         for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
-            group_by = SERIES + (["b", "tg"] if axis == "pp" else ["b", "pp"])
-            falls = rises = total = 0
-            for _, group in effects.groupby(group_by, dropna=False):
-                if group[axis].nunique() < 2:
-                    continue
-                ordered = group.sort_values(axis)
-                total += 1
-                falls += ordered[metric].iloc[-1] < ordered[metric].iloc[0]
-                rises += ordered[metric].iloc[-1] > ordered[metric].iloc[0]
+            falls, rises, total = trend(effects, metric, axis)
             if total:
                 statements.append(f"{name} against {axis.upper()} at fixed {held}: falls from the smallest to "
                                   f"the largest {axis.upper()} in {falls} of {total} groups, rises in {rises}.")
     r.items(statements)
+    falls, _, total = trend(effects, "s", "pp")
+    if total:
+        r.text(f"The seed says S falls with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
+               f"in {falls} of {total} groups.")
     if effects["tg"].nunique() < 3:
         r.text("The seed says S first rises, then falls with TG: with fewer than three TG values this run "
                "cannot show a rise then a fall.")
+
+
+def trend(effects: pd.DataFrame, metric: str, axis: str) -> tuple[int, int, int]:
+    """In how many groups (the other two of PP, TG, B fixed) the metric falls, rises, from the
+    smallest to the largest value of `axis`; of how many groups with two values or more."""
+    held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
+    falls = rises = total = 0
+    for _, group in effects.groupby(SERIES + held, dropna=False):
+        if group[axis].nunique() < 2:
+            continue
+        ordered = group.sort_values(axis)
+        total += 1
+        falls += bool(ordered[metric].iloc[-1] < ordered[metric].iloc[0])
+        rises += bool(ordered[metric].iloc[-1] > ordered[metric].iloc[0])
+    return falls, rises, total
 
 
 def latency_section(r: Report, tables: dict):
@@ -279,10 +300,14 @@ def latency_section(r: Report, tables: dict):
                        "difference_ms", "difference_share", "explained_by"], {"difference_share": 4},
                 source="perf_reconciliation")
     if latency["ttft_s"].notna().any():
-        best = latency.loc[latency["ttft_s"].idxmin()]
-        r.text(f"Measured TTFT from {latency['ttft_s'].min():.3f} s (PP={best['pp']}, B={best['b']}) to "
-               f"{latency['ttft_s'].max():.3f} s; TPOT from {latency['tpot_ms'].min():.2f} ms to "
-               f"{latency['tpot_ms'].max():.2f} ms. On the throughput–latency frontier: "
+        valid = latency[latency["valid"].astype(bool)]
+        shown_rows, which = (valid, "valid combinations") if valid["ttft_s"].notna().any() else (
+            latency, "combinations, every one flagged")
+        best = shown_rows.loc[shown_rows["ttft_s"].idxmin()]
+        r.text(f"Over the {which}: TTFT from {shown_rows['ttft_s'].min():.3f} s (PP={best['pp']}, B={best['b']}) "
+               f"to {shown_rows['ttft_s'].max():.3f} s; TPOT from {shown_rows['tpot_ms'].min():.2f} ms to "
+               f"{shown_rows['tpot_ms'].max():.2f} ms. On the throughput–latency frontier (flagged points "
+               "included, marked hollow in the figure): "
                + ", ".join(f"B={row.b} PP={row.pp} TG={row.tg} ({row.s_tg:.1f} t/s at {row.tpot_ms:.2f} ms)"
                            for row in latency[latency["pareto"]].sort_values("tpot_ms").itertuples()) + ".")
         r.table(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
@@ -365,9 +390,9 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     r = Report()
     r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
     provenance(r, runs, config, limits)
-    caveats(r, thresholds)
+    caveats(r, runs, thresholds)
     q1(r, tables)
-    q2_q3(r, tables)
+    q2_q3(r, tables, thresholds)
     q4(r, tables, thresholds)
     q5(r, runs, tables)
     latency_section(r, tables)
@@ -388,7 +413,7 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
 
 def markdown_text(value: str) -> str:
     """Inline HTML in a name stays text in any Markdown viewer."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", value)
 
 
 def markdown_cell(value: str) -> str:
