@@ -128,3 +128,12 @@ def test_a_garbled_row_inside_a_table_names_file_and_line(tmp_path):
     log.write_text("\n".join(lines))
     with pytest.raises(LogFormatError, match=rf"garbled.md:{number}: a table row that cannot be read"):
         import_records(str(log), "e")
+
+
+def test_a_log_with_timestamps_and_levels(tmp_path):
+    """llama.cpp's `--log-timestamps --log-prefix` output: every line begins "0.00.012.345 I "."""
+    lines = (LOGS / "seed-table.md").read_text().splitlines()
+    log = tmp_path / "stamped.log"
+    log.write_text("\n".join(f"0.{i // 100:02d}.{i % 1000:03d}.{i:03d} I {line}" for i, line in enumerate(lines)))
+    records = import_records(str(log), "e")
+    assert sum(r["status"] == "ok" for r in records) == 17 and sum(r["status"] == "skipped" for r in records) == 19

@@ -20,6 +20,8 @@ INT_COLUMNS = {"pp", "tg", "b", "n_kv"}
 INT = re.compile(r"^\d+$")
 DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")
 QUOTE = re.compile(r"^\s*(?:>\s?)+")
+# llama.cpp's log with timestamps and levels on (`--log-timestamps --log-prefix`): "0.00.012.345 I "
+LOG_PREFIX = re.compile(r"^\d+\.\d{2}\.\d{3}\.\d{3} (?:[IWEDT] )?")
 HEADER = re.compile(r"(?:llama_batched_bench|main):\s*(n_kv_max\s*=.*)$")
 
 
@@ -44,8 +46,9 @@ def parse_jsonl_line(line: str) -> dict | None:
 
 
 def clean(line: str) -> str:
-    """The line without Markdown quoting, a hard-break backslash and line-end characters."""
-    return QUOTE.sub("", line.rstrip("\r\n")).rstrip().removesuffix("\\").rstrip()
+    """The line without Markdown quoting, a log timestamp and level, a hard-break backslash and
+    line-end characters."""
+    return LOG_PREFIX.sub("", QUOTE.sub("", line.rstrip("\r\n"))).rstrip().removesuffix("\\").rstrip()
 
 
 def table_cells(line: str) -> list[str] | None:
