@@ -11,12 +11,10 @@ from batchbench.analysis import Thresholds
 from batchbench.figures import FIGURES
 
 sys.stderr = open(snakemake.log[0], "w")
-runs = pd.read_parquet(snakemake.input.runs)
-limits = json.loads(Path(snakemake.input.limits[0]).read_text()) if snakemake.input.limits else None
+runs, limits = derive.load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)
 config = snakemake.params.config
-if snakemake.params.anonymise:
-    runs, limits = derive.anonymise(runs, limits)
-    config = json.loads(derive.PATH.sub(r"\1", json.dumps(config)))
+if snakemake.params.anonymise:  # paths in the config (extra_args, models) too
+    config = json.loads(derive.scrub_paths(json.dumps(config)))
 tables = derive.read(Path(snakemake.input.tables[0]).parent)
 tables["compare_summary"] = pd.read_parquet(snakemake.input.comparison)
 captions = snakemake.params.captions

@@ -148,7 +148,8 @@ def n_kv_check(table: pd.DataFrame) -> pd.DataFrame:
         value, name = expected_n_kv(row)
         expected.append(value)
         formula.append(name)
-        candidates = {"(PP+TG)·B": (row.pp + row.tg) * row.b, "PP + B·TG": row.pp + row.b * row.tg}
+        candidates = {"(PP+TG)·B": cells_needed(row.pp, row.tg, row.b),
+                      "PP + B·TG": cells_needed(row.pp, row.tg, row.b, pp_shared=True, kv_unified=True)}
         printed = row.n_kv if pd.notna(row.n_kv) else None
         matches.append(", ".join(k for k, v in candidates.items() if v == printed) or "neither")
     out["expected_n_kv"] = expected
@@ -177,7 +178,7 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict:
 def prompt_phase(table: pd.DataFrame) -> pd.DataFrame:
     """Q2, Q3: per series and B, T_PP against prompt tokens (slope in ms per token, intercept in
     ms, R²) and the spread of S_PP (coefficient of variation across prompt sizes)."""
-    data = table[table["pp"] > 0].assign(tokens=lambda t: prompt_tokens(t))
+    data = table[table["pp"] > 0].assign(tokens=prompt_tokens)
     rows = []
     for key, group in data.groupby(SERIES + ["b"], dropna=False, sort=True):
         fit = fit_line(group["tokens"].to_numpy(float), group["t_pp"].to_numpy(float) * 1000)
@@ -305,14 +306,13 @@ def perf_reconciliation(runs: pd.DataFrame) -> pd.DataFrame:
     logged = runs[runs["source_perf"].notna() & (runs["status"] == "ok")]
     for (source, perf_json), group in logged.groupby(["source_file", "source_perf"], sort=True):
         perf = json.loads(perf_json)
-        shared = group["pp_shared"].astype(bool)
-        prompt_tokens = int(group["pp"].where(shared, group["pp"] * group["b"]).sum())
+        prompts = int(prompt_tokens(group).sum())
         multi = group[group["b"] >= 2]
         single = group[group["b"] == 1]
         table_prompt_ms = (group["t_pp"].sum() + multi["t_tg"].sum()) * 1000
-        table_prompt_tokens = prompt_tokens + int((multi["b"] * multi["tg"]).sum()) + WARMUP_TOKENS
+        table_prompt_tokens = prompts + int((multi["b"] * multi["tg"]).sum()) + WARMUP_TOKENS
         counters = [("prompt eval", "prompt_eval", table_prompt_ms, table_prompt_tokens,
-                     f"ΣT_PP ({group['t_pp'].sum():.1f} s, {prompt_tokens} tokens) + ΣT_TG of the "
+                     f"ΣT_PP ({group['t_pp'].sum():.1f} s, {prompts} tokens) + ΣT_TG of the "
                      f"B ≥ 2 rows ({multi['t_tg'].sum():.1f} s, {int((multi['b'] * multi['tg']).sum())} "
                      f"tokens) + the {WARMUP_TOKENS}-token warm-up"),
                     ("eval", "eval", single["t_tg"].sum() * 1000, int(single["tg"].sum()),

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from . import host
 from .command import bench_argv
+from .files import write_json_atomic
 from .parse import result_rows
 
 SCHEMA_VERSION = 1
@@ -40,15 +41,6 @@ KNOWN_FAILURES = (
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def write_json_atomic(path: str, record: dict) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:

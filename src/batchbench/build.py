@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from . import UserError
+from .files import write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
 PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
@@ -227,9 +228,7 @@ def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: 
             "quantize": str(bin_dir / "llama-quantize"),
             "built": True,
         }
-        tmp_manifest = manifest_path.with_suffix(".tmp")
-        tmp_manifest.write_text(json.dumps(manifest, indent=1))
-        tmp_manifest.replace(manifest_path)
+        write_json_atomic(manifest_path, manifest)
         return manifest
 
 

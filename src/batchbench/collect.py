@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .files import atomic_path
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "skipped", "failed", "timeout")
@@ -121,7 +122,6 @@ def read_records(paths: list[str]) -> list[dict]:
 def write_runs_table(record_paths: list[str], extra: list[dict], output: str) -> pa.Table:
     """Jobs' records, plus records made without a job (skipped combinations, imported rows)."""
     table = runs_table(read_records(record_paths) + list(extra))
-    tmp = f"{output}.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        pq.write_table(table, tmp)
     return table

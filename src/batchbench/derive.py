@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pandas as pd
 from . import analysis
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
 from .collect import COLUMNS
+from .files import atomic_path
 from .outputs import TABLES
 
 # an absolute path (not the path part of a URL): only its last name is kept
@@ -40,15 +41,40 @@ def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFr
     return runs, limits
 
 
+def scrub_paths(text: str) -> str:
+    """Every absolute path cut to its last name."""
+    return PATH.sub(r"\1", text)
+
+
 def _scrub(value, names: dict) -> object:
     """Paths cut to their last name; each host name (longest first, whole words only) replaced by
     its alias."""
     if not isinstance(value, str):
         return value
-    value = PATH.sub(r"\1", value)
+    value = scrub_paths(value)
     for name in sorted(names, key=len, reverse=True):
         value = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", names[name], value)
     return value
+
+
+def load(runs_paths: list[str], limits_paths: list[str], shared: bool) -> tuple[pd.DataFrame, dict | None]:
+    """The runs tables (several are stacked) and the machine's limits if measured, as the
+    analysis shares them: anonymised when asked."""
+    runs = pd.concat([pd.read_parquet(p) for p in runs_paths], ignore_index=True)
+    limits = json.loads(Path(limits_paths[0]).read_text()) if limits_paths else None
+    return anonymise(runs, limits) if shared else (runs, limits)
+
+
+def comparison(runs: pd.DataFrame, baselines: dict[str, str],
+               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+    """Every pair of experiments, builds or models: the ratios per combination and their summary."""
+    table = analysis.combinations(runs, thresholds)
+    pairs = analysis.comparison_pairs(table, baselines)
+    compared = {pair: analysis.compare(table, *pair) for pair in pairs}
+    ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
+                       ignore_index=True)
+    notes = {pair: note for pair, (_, note) in compared.items()}
+    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes)}
 
 
 def derive(runs: pd.DataFrame, limits: dict | None,
@@ -74,14 +100,10 @@ def write(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        for suffix in (".parquet", ".csv"):
-            path = folder / f"{name}{suffix}"
-            tmp = path.with_name(f".{path.name}.tmp")
-            if suffix == ".parquet":
-                table.to_parquet(tmp, index=False)
-            else:
-                table.to_csv(tmp, index=False)
-            os.replace(tmp, path)
+        with atomic_path(folder / f"{name}.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        with atomic_path(folder / f"{name}.csv") as tmp:
+            table.to_csv(tmp, index=False)
 
 
 def read(folder: str | Path) -> dict[str, pd.DataFrame]:

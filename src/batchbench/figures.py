@@ -7,9 +7,6 @@ never read as mathtext, so a `$` in a model name stays a `$`.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,7 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, ScalarFormatter  # noqa: E402
 
-from .analysis import SERIES  # noqa: E402
+from .analysis import SERIES, prompt_tokens  # noqa: E402
+from .files import atomic_path  # noqa: E402
 from .outputs import FIGURES  # noqa: E402, F401  (the names, for the scripts)
 
 plt.rcParams.update({"text.parse_math": False, "figure.dpi": 100, "savefig.dpi": 110,
@@ -135,9 +133,8 @@ def finish(fig: plt.Figure, ax, xlabel: str, ylabel: str, heading: str) -> plt.F
 def fig_t_pp_fit(table: pd.DataFrame, prompt: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     data = table[table["pp"] > 0]
-    tokens = data["pp"].where(data["pp_shared"].astype(bool), data["pp"] * data["b"])
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (b, group) in enumerate(data.assign(tokens=tokens).groupby("b", sort=True)):
+    for i, (b, group) in enumerate(data.assign(tokens=prompt_tokens).groupby("b", sort=True)):
         color = colors[i % len(colors)]
         scatter_valid(ax, group["tokens"], group["t_pp"], group["valid"], color, f"B={b}")
         fit = prompt[(prompt["b"] == b) & prompt["slope_ms_per_token"].notna()]
@@ -206,9 +203,8 @@ def fig_heatmap(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def fig_bandwidth(hardware: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
-    data = hardware.merge(table[SERIES + ["pp", "tg", "b"]], on=SERIES + ["pp", "tg", "b"])
-    fig = lines_over_b(data, "bandwidth_gb_s", "achieved bandwidth (GB/s)",
+def fig_bandwidth(hardware: pd.DataFrame) -> plt.Figure:
+    fig = lines_over_b(hardware, "bandwidth_gb_s", "achieved bandwidth (GB/s)",
                        "Memory bandwidth achieved in generation")
     limits = hardware["bandwidth_limit_gb_s"].dropna()
     for ax in fig.axes:
@@ -293,16 +289,13 @@ def make(name: str, tables: dict[str, pd.DataFrame]) -> plt.Figure:
     if name == "bandwidth":
         if tables["hardware"]["bandwidth_gb_s"].isna().all():
             return empty_figure(name, "model size and shape unknown (imported rows)")
-        return fig_bandwidth(tables["hardware"], table)
+        return fig_bandwidth(tables["hardware"])
     raise ValueError(f"unknown figure {name!r}")
 
 
 def save(fig: plt.Figure, png: str, svg: str) -> None:
-    """Both formats, each written to a temporary name first so no half file is left."""
+    """Both formats, neither ever half-written."""
     for path in (png, svg):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        suffix = Path(path).suffix
-        tmp = f"{path}.tmp{suffix}"
-        fig.savefig(tmp, metadata={"Date": None} if suffix == ".svg" else None)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, metadata={"Date": None} if tmp.suffix == ".svg" else None)
     plt.close(fig)

@@ -167,6 +167,17 @@ def read_runs(path: str) -> list[Run]:
     return [run for run in runs if run.rows]
 
 
+def shared_prompt(run: Run) -> bool:
+    """-pps as the log states it (header or command line), else as its N_KV values show it: a
+    headerless table whose every B > 1 row counts PP + B·TG cells had one shared prompt."""
+    if "is_pp_shared" in run.header:
+        return bool(run.header["is_pp_shared"])
+    if "pp_shared" in run.grid:
+        return bool(run.grid["pp_shared"])
+    telling = [r for _, r in run.rows if r["b"] > 1 and r["pp"] > 0]
+    return bool(telling) and all(r["n_kv"] == cells_needed(r["pp"], r["tg"], r["b"], True, True) for r in telling)
+
+
 def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
     """(combination, status, reason) for each combination the run asked for and did not print."""
     grid = run.grid
@@ -174,7 +185,7 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
         return []
     printed = {(r["pp"], r["tg"], r["b"]) for _, r in run.rows}
     n_kv_max = run.header.get("n_kv_max") or grid.get("ctx")
-    shared = bool(run.header.get("is_pp_shared", grid.get("pp_shared", False)))
+    shared = shared_prompt(run)
     unified = bool(grid.get("kv_unified", False))
     out = []
     for pp, tg, b in itertools.product(grid["npp"], grid["ntg"], grid["npl"]):
@@ -188,17 +199,6 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
         else:
             out.append((combo, "failed", "asked for but not in the log: the run ended before it"))
     return out
-
-
-def shared_prompt(run: Run) -> bool:
-    """-pps as the log states it (header or command line), else as its N_KV values show it: a
-    headerless table whose every B > 1 row counts PP + B·TG cells had one shared prompt."""
-    if "is_pp_shared" in run.header:
-        return bool(run.header["is_pp_shared"])
-    if "pp_shared" in run.grid:
-        return bool(run.grid["pp_shared"])
-    telling = [r for _, r in run.rows if r["b"] > 1 and r["pp"] > 0]
-    return bool(telling) and all(r["n_kv"] == r["pp"] + r["b"] * r["tg"] for r in telling)
 
 
 def import_records(path: str, experiment: str) -> list[dict]:

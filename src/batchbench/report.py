@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import SERIES, Thresholds, status_counts
+from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
 
@@ -485,6 +486,5 @@ def to_html(report: Report) -> str:
 
 def write(report: Report, md_path: str, html_path: str) -> None:
     for path, text in ((md_path, to_markdown(report, Path(md_path).parent)), (html_path, to_html(report))):
-        tmp = f"{path}.tmp"
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
