@@ -116,8 +116,8 @@ def test_two_tables_in_one_log_stay_two_series(tmp_path):
     log.write_text(f"master:\nllama_batched_bench: n_kv_max = 2048, n_batch = 2048\n\n{table}\n\n"
                    f"PR:\nllama_batched_bench: n_kv_max = 4096, n_batch = 2048\n\n{table}\n")
     records = import_records(str(log), "e")
-    assert {r["model"] for r in records} == {"before-after.md #1", "before-after.md #2"}
-    assert sum(r["model"].endswith("#1") for r in records) == 17
+    assert {r["model"] for r in records} == {"before-after.md #1: master", "before-after.md #2: PR"}
+    assert sum(r["model"].endswith("#1: master") for r in records) == 17
 
 
 def test_a_garbled_row_inside_a_table_names_file_and_line(tmp_path):
