@@ -117,10 +117,10 @@ def int_list(text: str) -> list[int] | None:
 def parse_command(text: str) -> dict | None:
     """The grid a batched-bench command line asks for (current flags or the positional forms:
     MODEL N_KV_MAX [N_BATCH N_UBATCH] IS_PP_SHARED NGL MMQ NPP NTG NPL)."""
-    match = re.search(r"(?:^|[\s/`])(?:llama-)?batched-bench(?:\.exe)?\b(.*)$", text)
+    match = re.search(r"^.*(?:^|[\s/`])(?:llama-)?batched-bench(?:\.exe)?\b(.*)$", text)  # the last one
     if not match:
         return None
-    rest = match.group(1).split("`")[0]
+    rest = re.split(r"`|&&|\|\||;|\s\|\s|\s\d?>", match.group(1))[0]
     try:
         args = shlex.split(rest, comments=True)
     except ValueError:
@@ -169,7 +169,8 @@ def label_of(line: str) -> str | None:
 
 
 def is_prose(line: str) -> bool:
-    """A sentence or a list item: text a person wrote, which a command's output never holds."""
+    """A sentence or a list item outside a code fence: text a person wrote about the command, not
+    its output."""
     text = line.strip()
     if LIST_ITEM.match(text):
         return True
@@ -204,6 +205,7 @@ def read_runs(path: str) -> list[Run]:
     label: str | None = None       # a label with only transparent lines after it
     section: str | None = None     # the latest heading
     pending_command = ""
+    in_fence = False               # inside a code fence: output, never prose
     lines = text.splitlines()
 
     def start(kind: str, has_header_row: bool) -> Run:
@@ -262,12 +264,14 @@ def read_runs(path: str) -> list[Run]:
         cells = table_cells(line)
         if cells is None:
             table = None
+            if stripped.startswith("```"):
+                in_fence = not in_fence
             if TRANSPARENT.match(stripped):
                 continue
             label = label_of(stripped)
             if label and HEADING.match(stripped):
                 section = label
-            if command and label is None and is_prose(stripped):
+            if command and label is None and not in_fence and is_prose(stripped):
                 command.open = False
             continue
         if is_table_header(cells):
