@@ -237,3 +237,16 @@ def test_a_command_whose_context_cannot_hold_the_printed_rows_states_no_grid(tmp
     assert len(records) == 12 and all(r["status"] == "ok" for r in records)
     log.write_text(f"{usage}\n\n{table[:table.index('|   128 |    128 |   16')]}")  # rows it could hold
     assert sum(r["status"] != "ok" for r in import_records(str(log), "e")) == 3 * 2 * 6 - 4
+
+
+def test_jsonl_runs_split_where_something_else_stands_between(tmp_path):
+    """Fixture 07's four JSONL lines, then a command and the same four again: two series; a
+    value set in bold in a pasted table still reads."""
+    lines = (LOGS / "07-phate334-cpu-output-jsonl.txt").read_text().splitlines()
+    log = tmp_path / "two-runs.jsonl"
+    log.write_text("\n".join(lines + ["", "$ llama-batched-bench -m m.gguf --output-format jsonl"] + lines))
+    records = import_records(str(log), "e")
+    assert [sum(r["model"] == f"two-runs.jsonl #{k}" for r in records) for k in (1, 2)] == [4, 4]
+    seed = (LOGS / "seed-table.md").read_text().replace("|   20.237 |", "| **20.237** |")
+    (tmp_path / "bold.md").write_text(seed)
+    assert sum(r["status"] == "ok" for r in import_records(str(tmp_path / "bold.md"), "e")) == 17

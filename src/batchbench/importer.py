@@ -204,6 +204,7 @@ def read_runs(path: str) -> list[Run]:
     section: str | None = None     # the latest heading
     pending_command = ""
     in_fence = False               # inside a code fence: output, never prose
+    jsonl_open = False             # only JSONL results (and blank lines) since the last one
     lines = text.splitlines()
 
     def start(kind: str, has_header_row: bool) -> Run:
@@ -219,6 +220,8 @@ def read_runs(path: str) -> list[Run]:
     for number, raw in enumerate(lines, start=1):
         line = clean(raw)
         stripped = line.strip()
+        if stripped and not stripped.startswith("{"):
+            jsonl_open = False
         # a command continued over lines with a trailing backslash (before clean() dropped it)
         continued = QUOTE.sub("", raw.rstrip("\r\n")).rstrip().endswith("\\") and "|" not in line
         if pending_command or "batched-bench" in line:
@@ -248,10 +251,11 @@ def read_runs(path: str) -> list[Run]:
         if row:
             config = {k: row[k] for k in CONFIG_KEYS if k in row}
             last = runs[-1] if runs else None
-            if not (last and last.kind == "jsonl" and table is None and
-                    {k: last.header.get(k) for k in config} == config):
+            # the next line of the same run: right after the last one, with the same settings
+            if not (last and last.kind == "jsonl" and jsonl_open
+                    and {k: last.header.get(k) for k in config} == config):
                 last = start("jsonl", False)
-            table = None
+            table, jsonl_open = None, True
             last.header.update(config)
             last.rows.append((number, row))
             continue

@@ -73,6 +73,7 @@ def table_row(cells: list[str]) -> dict | None:
         return None
     row = {}
     for name, cell in zip(METRICS, cells, strict=True):
+        cell = cell.strip("*_` ")  # a value set in bold or as code by whoever pasted it
         if not (INT if name in INT_COLUMNS else DECIMAL).match(cell):
             return None
         row[name] = int(cell) if name in INT_COLUMNS else float(cell)
