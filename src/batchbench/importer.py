@@ -29,7 +29,7 @@ from .parse import CONFIG_KEYS, QUOTE, clean, is_table_header, parse_header, par
 
 PERF = re.compile(r"(?:llama_perf_context_print|llama_print_timings):\s*(load|prompt eval|eval|total) time\s*=\s*"
                   r"([\d.]+) ms(?:\s*/\s*(\d+) (tokens|runs))?")
-# Lines a label may stand behind: blank, a code fence, an HTML wrapper, the tool's header line.
+# Lines a label may stand behind (as may the tool's header line): blank, a code fence, an HTML wrapper.
 TRANSPARENT = re.compile(r"^(?:`{3,}.*|</?(?:details|summary|p|br)\b.*|)$", re.IGNORECASE)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$")
 BOLD = re.compile(r"^(?:\*\*|__)(.+?)(?:\*\*|__):?$")
@@ -51,7 +51,6 @@ class Command:
     grid: dict
     line: int
     label: str | None
-    section: str | None
     open: bool = True   # nothing but its own output since
 
 
@@ -232,7 +231,7 @@ def read_runs(path: str) -> list[Run]:
             pending_command = ""
             if grid:
                 table = None
-                command = Command(grid, number, label, section)
+                command = Command(grid, number, label)
                 label = None
                 continue
         parsed_header = parse_header(line)
@@ -346,15 +345,17 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
 
 
 def series_names(name: str, runs: list[Run]) -> list[str]:
-    """`<file>`, or `<file> #k` for several tables, with the label that stands above each table; a
-    label several tables share is prefixed with the heading of each one's section."""
+    """`<file>` for one table; for several, `<file> #k: <label>` with the label that stands above
+    each table (or the heading of its section), a label several tables share prefixed with each
+    one's section heading."""
+    if len(runs) == 1:
+        return [name]
     labels = [run.label or run.section for run in runs]
     out = []
     for k, (run, text) in enumerate(zip(runs, labels, strict=True), start=1):
         if text and labels.count(text) > 1 and run.section and run.section != text:
             text = f"{run.section}: {text}"
-        base = name if len(runs) == 1 else f"{name} #{k}"
-        out.append(f"{base}: {text}" if text else base)
+        out.append(f"{name} #{k}: {text}" if text else f"{name} #{k}")
     return out
 
 
