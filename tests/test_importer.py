@@ -250,3 +250,12 @@ def test_jsonl_runs_split_where_something_else_stands_between(tmp_path):
     seed = (LOGS / "seed-table.md").read_text().replace("|   20.237 |", "| **20.237** |")
     (tmp_path / "bold.md").write_text(seed)
     assert sum(r["status"] == "ok" for r in import_records(str(tmp_path / "bold.md"), "e")) == 17
+
+
+def test_a_blank_line_inside_a_table_starts_no_series(tmp_path):
+    lines = (LOGS / "seed-table.md").read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if line.startswith("|   256 |    128 |    2"))
+    log = tmp_path / "gap.md"
+    log.write_text("\n".join(lines[:number] + ["", ""] + lines[number:]))
+    records = import_records(str(log), "e")
+    assert {r["model"] for r in records} == {"gap.md"} and sum(r["status"] == "ok" for r in records) == 17

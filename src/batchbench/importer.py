@@ -204,6 +204,7 @@ def read_runs(path: str) -> list[Run]:
     pending_command = ""
     in_fence = False               # inside a code fence: output, never prose
     jsonl_open = False             # only JSONL results (and blank lines) since the last one
+    rows_open = False              # only table lines (and blank lines) since the last table row
     lines = text.splitlines()
 
     def start(kind: str, has_header_row: bool) -> Run:
@@ -221,6 +222,8 @@ def read_runs(path: str) -> list[Run]:
         stripped = line.strip()
         if stripped and not stripped.startswith("{"):
             jsonl_open = False
+        if stripped and not stripped.startswith("|"):
+            rows_open = False
         # a command continued over lines with a trailing backslash (before clean() dropped it)
         continued = QUOTE.sub("", raw.rstrip("\r\n")).rstrip().endswith("\\") and "|" not in line
         if pending_command or "batched-bench" in line:
@@ -280,9 +283,12 @@ def read_runs(path: str) -> list[Run]:
             continue
         row = table_row(cells)
         if row:
-            if table is None:  # rows without a header row of their own: a table pasted without it
+            if table is None and rows_open and runs[-1].kind == "markdown":
+                table = runs[-1]  # the same table after a blank line: no new header row, no new series
+            elif table is None:  # rows without a header row of their own: a table pasted without it
                 table = start("markdown", False)
             table.rows.append((number, row))
+            rows_open = True
         elif table and table.has_header_row and len(cells) == 10 and not set("".join(cells)) <= set("-: "):
             raise LogFormatError(path, number, f"a table row that cannot be read: {stripped[:120]!r}")
         elif table and not set("".join(cells)) <= set("-: "):
