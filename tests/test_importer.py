@@ -259,3 +259,17 @@ def test_a_blank_line_inside_a_table_starts_no_series(tmp_path):
     log.write_text("\n".join(lines[:number] + ["", ""] + lines[number:]))
     records = import_records(str(log), "e")
     assert {r["model"] for r in records} == {"gap.md"} and sum(r["status"] == "ok" for r in records) == 17
+
+
+def test_a_table_whose_whole_arithmetic_is_another_tools_is_not_imported(tmp_path):
+    """The seed's table with every T off by 5 s: no batched-bench row is like that, so none is read."""
+    lines = []
+    for line in (LOGS / "seed-table.md").read_text().splitlines():
+        cells = line.split("|")
+        if len(cells) == 12 and cells[9].strip().replace(".", "").isdigit():
+            cells[9] = f" {float(cells[9]) + 5:8.3f} "
+        lines.append("|".join(cells))
+    log = tmp_path / "other-tool.md"
+    log.write_text("\n".join(lines))
+    with pytest.raises(LogFormatError, match="no llama-batched-bench results"):
+        import_records(str(log), "e")
