@@ -173,7 +173,10 @@ def is_prose(line: str) -> bool:
         return True
     if LOG_LINE.search(text) or "|" in text:
         return False
-    return len(re.findall(r"[^\W\d_]{2,}", text)) >= 5
+    words = len(re.findall(r"[^\W\d_]{2,}", text))
+    # program output names things: blk.0.attn_v, LLM_ARCH_DEEPSEEK2, AnnotateHappensAfter, /path
+    names = len(re.findall(r"\w[._/]\w|[a-z][A-Z]", text))
+    return words >= 5 and names == 0 or words >= 12 and names <= 1
 
 
 def contradiction(run: Run) -> str | None:
