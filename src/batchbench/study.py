@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import UserError
-from .build import PORTABLE_FLAGS, build_key
+from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
 from .synth import ModelShape, SyntheticSpec, spec_from_config
@@ -48,6 +48,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
 
 
+def cache_dir_of(config: dict) -> Path:
+    """Where builds and synthetic models are cached (read by each setup job, not a param of it:
+    where the cache is changes nothing measured)."""
+    return Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
+
+
+def canonical(value):
+    """The same value with every mapping's keys sorted, so that Snakemake, which compares params
+    by their repr, sees no change when only the config's key order changed."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
 @dataclass
 class Build:
     name: str
@@ -56,7 +72,9 @@ class Build:
     source: dict | None = None
     cmake_flags: list[str] = field(default_factory=list)
     patches: list[Path] = field(default_factory=list)
+    patch_refs: list[str] = field(default_factory=list)  # as the config names them
     binaries: dict | None = None  # set when given
+    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
 
     @property
     def gpu_backend(self) -> bool:
@@ -79,13 +97,14 @@ class Model:
     synthetic: SyntheticSpec | None = None
     key: str | None = None            # cache key of a synthetic model
     quantizer: Build | None = None
+    identity: str = ""                # what its measurements depend on: key, or the file's sha256
 
 
 class Study:
     def __init__(self, config: dict, workflow_dir: Path):
         self.config = config
         self.experiment = config["experiment"]
-        self.cache_dir = Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
+        self.cache_dir = cache_dir_of(config)
         self.grid = config["grid"]
         self.run = config.get("run", {})
         self.imports = self._import_files(config.get("imports") or [])
@@ -118,16 +137,18 @@ class Study:
                 if not (os.path.isfile(path) and os.access(path, os.X_OK)):
                     raise UserError(f"{where}.binaries.{tool}: {path!r} does not exist or is not executable")
             check_runs(b.binaries["batched_bench"], f"{where}.binaries.batched_bench")
+            b.identity = "sha256:" + sha256_cached(Path(b.binaries["batched_bench"]), self.cache_dir)
             return b
         b.source = entry["source"]
         b.cmake_flags = list(entry.get("cmake_flags", []))
         if entry.get("portable"):
             b.cmake_flags = [f for f in b.cmake_flags if not f.startswith("-DGGML_NATIVE")] + PORTABLE_FLAGS
-        b.patches = [(workflow_dir / p).resolve() for p in entry.get("patches", [])]
+        b.patch_refs = [str(p) for p in entry.get("patches", [])]
+        b.patches = [(workflow_dir / p).resolve() for p in b.patch_refs]
         for p in b.patches:
             if not p.is_file():
                 raise UserError(f"{where}.patches: {str(p)!r} does not exist")
-        b.key = build_key(b.source, b.cmake_flags, b.patches)
+        b.key = b.identity = build_key(b.source, b.cmake_flags, b.patches)
         return b
 
     def _model(self, entry: dict, i: int) -> Model:
@@ -139,7 +160,8 @@ class Study:
             path = str(Path(entry["path"]).expanduser())
             check_gguf(path, f"{where}.path")
             shape, _ = read_shape(path)
-            return Model(name, path_segment(name), shape, os.path.getsize(path), path=path)
+            return Model(name, path_segment(name), shape, os.path.getsize(path), path=path,
+                         identity="sha256:" + sha256_cached(Path(path), self.cache_dir))
         spec = spec_from_config(entry["synthetic"], f"{where}.synthetic")
         quantizer = None
         if spec.quant not in ("F16", "F32"):
@@ -149,8 +171,9 @@ class Study:
                                 "build provides it (build from source, or set binaries.quantize)")
         qkey = (quantizer.key or quantizer.binaries["quantize"]) if quantizer else ""
         est = int(spec.shape.n_params * BYTES_PER_WEIGHT[spec.quant])
-        return Model(name, path_segment(name), spec.shape, est, synthetic=spec,
-                     key=spec.key(qkey), quantizer=quantizer)
+        key = spec.key(qkey)
+        return Model(name, path_segment(name), spec.shape, est, synthetic=spec, key=key,
+                     quantizer=quantizer, identity=key)
 
     @staticmethod
     def _import_files(patterns: list[str]) -> list[str]:
@@ -197,14 +220,15 @@ class Study:
 
     # --- per job ----------------------------------------------------------------------------
     def job_spec(self, job: Job) -> dict:
+        """What a benchmark job measures, and nothing else (no run policy, no paths): the
+        bench_run rule's params, so a job reruns exactly when its measurement would differ."""
         c, _, _ = job.context()
         return {
             "experiment": self.experiment, "model": job.model, "build": job.build,
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
             "options": job.option_map, "extra_args": list(job.extra_args),
-            "timeout_s": self.run.get("timeout_s"), "retries": int(self.run.get("retries", 2)),
-            # only when set, so jobs planned before this option existed are not rerun
-            **({"address_space_mb": limit} if (limit := self.run.get("address_space_limit_mb")) else {}),
+            "build_id": self.build_by_dir[job.build_dir].identity,
+            "model_id": self.model_by_dir[job.model_dir].identity,
         }
 
     def memory_bytes(self, job: Job) -> int:
