@@ -167,6 +167,14 @@ def test_a_new_virtual_environment_runs_nothing(copy, tmp_path):
     assert planned(copy, python=str(venv / "bin/python")) == {}
 
 
+def test_a_build_and_model_remade_from_the_cache_leave_the_measurements_alone(copy):
+    for record in [*(copy / "results/tiny/builds").glob("*.json"), *(copy / "results/tiny/models").glob("*.json")]:
+        record.unlink()
+    assert planned(copy) == {"build_llama": 1, "prepare_model": 1, "bench_setup": 1}
+    snakemake(copy, "results/tiny/setups/tiny-q8/llama.cpp-0c1e570.json")
+    assert planned(copy) == {}
+
+
 def test_touching_every_input_runs_nothing(copy):
     for path in [copy / "config/config.yaml", *(copy / "patches").iterdir()]:
         path.touch()
