@@ -17,7 +17,7 @@ rule bench_setup:
 # One process per combination. The job takes every core, so nothing else of the workflow runs
 # beside a measurement; its runner writes a record with a status even when the binary fails.
 # It reruns when its spec changes (combination, options, build and model identity), not when
-# the setup file is merely remade (ancient), nor for run policy or interpreter (not params).
+# the setup file is merely remade (ancient), nor for run policy or interpreter (environment).
 rule bench_run:
     input:
         ancient("results/{experiment}/setups/{model}/{build}.json"),
@@ -36,5 +36,5 @@ rule bench_run:
     params:
         spec=bench_spec,
     shell:
-        "{PYTHON:q} -m batchbench.bench_job --spec {params.spec:q} --policy {RUN_POLICY:q}"
+        '"$BATCHBENCH_PYTHON" -m batchbench.bench_job --spec {params.spec:q}'
         " --setup {input:q} --output {output:q} --log {log:q}"

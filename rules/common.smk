@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ try:
     from batchbench import UserError
     from batchbench.config_check import check as check_config
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
-    from batchbench.policy import policy_json
+    from batchbench.policy import job_environment
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
     raise WorkflowError(
@@ -155,11 +156,10 @@ def bench_mem_mb(wildcards):
 BENCH_RUNTIME = int(-(-(STUDY.run.get("timeout_s") or 3600) // 60)) + 5
 
 
-# How benchmark jobs run (timeout, retries, memory cap): on their command line, not in their
-# params, so a new policy applies to the jobs still to run and re-measures nothing.
-RUN_POLICY = policy_json(STUDY.run)
-# The interpreter of this run, also not a param: a new virtual environment measures nothing anew.
-PYTHON = sys.executable
+# How benchmark jobs run (timeout, retries, memory cap) and the interpreter that runs them reach
+# each job through its environment, not its params (which Snakemake compares): a new policy or
+# virtual environment applies to the jobs still to run and re-measures nothing.
+os.environ.update(job_environment(STUDY.run))
 
 
 # Setup jobs' params are what they make, canonical (sorted keys) and free of this checkout's
@@ -192,10 +192,13 @@ def model_params(wildcards):
 def model_inputs(wildcards):
     """A given GGUF itself; for a synthetic model that needs quantizing, the build that provides
     llama-quantize. Both ancient: the model's identity (content or key) is a param, so a touched
-    file or a remade build record with the same identity does not make the model again."""
+    file or a remade build record with the same identity does not make the model again.
+    """
     model = STUDY.model_by_dir[wildcards.model]
     if model.path:
         return [ancient(model.path)]
     if model.quantizer:
-        return [ancient(f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json")]
+        return [
+            ancient(f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json")
+        ]
     return []

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 from batchbench.bench_job import main
+from batchbench.policy import POLICY_ENV, job_environment, policy_from_environment
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
         "ctx": 192, "options": {"batch": 2048}, "extra_args": []}
@@ -57,6 +58,13 @@ def test_the_run_policy_is_followed_and_recorded(tmp_path):
     rec, _ = run(tmp_path, "print('no result')", retries=0, address_space_limit_mb=4096)
     assert rec["status"] == "failed" and rec["attempts"] == 1
     assert rec["run_policy"] == {"timeout_s": 5, "retries": 0, "address_space_limit_mb": 4096}
+
+
+def test_the_workflow_gives_the_policy_through_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(POLICY_ENV, job_environment({"retries": 1, "timeout_s": 7})[POLICY_ENV])
+    assert policy_from_environment() == {"timeout_s": 7, "retries": 1, "address_space_limit_mb": None}
+    monkeypatch.delenv(POLICY_ENV)
+    assert policy_from_environment() == {"timeout_s": 1800, "retries": 2, "address_space_limit_mb": None}
 
 
 def test_never_a_result(tmp_path):

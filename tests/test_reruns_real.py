@@ -140,10 +140,11 @@ def test_run_policy_applies_to_jobs_still_to_run_and_measures_nothing_again(copy
     assert planned(copy) == {}
     # forcing one combination (the README's command) measures it alone, under the new policy
     record = next((copy / "results/tiny/runs").rglob("pp32_tg16_b2_r1.json")).relative_to(copy)
-    out = snakemake(copy, "-n", "-p", "--forcerun", str(record))
-    assert '"timeout_s":99' in out.stdout and '"retries":0' in out.stdout
     assert planned(copy, "--forcerun", str(record)) == {"bench_run": 1, **ANALYSIS}
     assert planned(copy, "--forcerun", "bench_run") == {"bench_run": 2, **ANALYSIS}
+    snakemake(copy, str(record), "--forcerun", str(record))
+    policy = json.loads((copy / record).read_text())["run_policy"]
+    assert policy == {"timeout_s": 99, "retries": 0, "address_space_limit_mb": 8192}
 
 
 def test_an_analysis_setting_reruns_only_the_analysis(copy):

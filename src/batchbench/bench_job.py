@@ -23,7 +23,7 @@ from . import host
 from .command import bench_argv
 from .files import write_json_atomic
 from .parse import result_rows
-from .policy import run_policy
+from .policy import policy_from_environment, run_policy
 
 SCHEMA_VERSION = 1
 STDERR_TAIL_CHARS = 2000
@@ -93,7 +93,7 @@ class Runner:
 
 
 def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = None) -> dict:
-    policy = run_policy(policy or {})
+    policy = run_policy(policy) if policy is not None else policy_from_environment()
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
                       jsonl=build.get("supports_jsonl", True))
@@ -147,7 +147,8 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the job as JSON")
-    parser.add_argument("--policy", default="{}", help="the run policy as JSON (batchbench.policy)")
+    parser.add_argument("--policy", help="the run policy as JSON (default: from the environment, "
+                        "see batchbench.policy)")
     parser.add_argument("--setup", required=True, help="the build and model to run (JSON file)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--log", required=True)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.setup) as f:
         setup = json.load(f)
     with open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log, json.loads(args.policy))
+        record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
     write_json_atomic(args.output, record)
     return 0
 
