@@ -6,6 +6,7 @@ time, before any job starts.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -231,6 +232,7 @@ class Study:
             "model_id": self.model_by_dir[job.model_dir].identity,
         }
 
+    @functools.cache  # noqa: B019 (one Study per parse; asked for each job several times)
     def memory_bytes(self, job: Job) -> int:
         """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""
         m = self.model_by_dir[job.model_dir].shape
