@@ -35,6 +35,8 @@ PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 SETUP_PRIORITY = len(JOBS) + 1
 if not getattr(workflow, "remote_exec", False):
     logger.info(STUDY.summary)
+    if STUDY.planning_note():
+        logger.warning(STUDY.planning_note())
 
 
 def one_of(names):

@@ -30,6 +30,10 @@ BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K":
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
+# CPU seconds Snakemake takes to plan one benchmark job (bench/scale.py, 2-core host: 10,000 jobs
+# in about 25 s), and the grid size from which the plan says so before it starts.
+PLAN_SECONDS_PER_JOB = 0.0026
+LARGE_GRID = 20000
 MEMORY_MARGIN = 1.15
 MEMORY_OVERHEAD = 256 << 20
 
@@ -289,6 +293,17 @@ class Study:
                 f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
                 f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
                 f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
+
+    def planning_note(self) -> str:
+        """For a large grid, how long Snakemake will take to plan it and how to split it."""
+        if len(self.jobs) < LARGE_GRID:
+            return ""
+        minutes = len(self.jobs) * PLAN_SECONDS_PER_JOB / 60
+        return (f"{len(self.jobs)} benchmark jobs: Snakemake needs about {minutes:.0f} min of one core to plan "
+                "them, at every start (and on a cluster in every job's re-parse). To plan faster, split the "
+                "grid into experiments of fewer than "
+                f"{LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, compared "
+                "with `analysis.compare_with`).")
 
     def _skipped_lines(self, most: int = 10) -> str:
         """The skipped combinations and why (the first few; plan.tsv has them all)."""
