@@ -65,3 +65,12 @@ def test_a_file_that_is_not_gguf(default_config, tmp_path):
     default_config["models"] = [{"name": "x", "path": str(bogus)}]
     with pytest.raises(UserError, match="is not a GGUF file"):
         study(default_config)
+
+
+def test_a_large_grid_says_how_long_planning_takes_and_how_to_split_it(default_config):
+    assert study(default_config).planning_note() == ""
+    default_config["grid"].update(npp=list(range(16, 16 * 26, 16)), ntg=list(range(8, 8 * 26, 8)),
+                                  npl=list(range(1, 41)))
+    note = study(default_config).planning_note()
+    assert note.startswith("25000 benchmark jobs") and " min of one core to plan" in note
+    assert "split the grid into experiments" in note

@@ -23,6 +23,7 @@ from . import host
 from .command import bench_argv
 from .files import write_json_atomic
 from .parse import result_rows
+from .policy import policy_from_environment, run_policy
 
 SCHEMA_VERSION = 1
 STDERR_TAIL_CHARS = 2000
@@ -91,7 +92,8 @@ class Runner:
         return code, out, err
 
 
-def run_job(spec: dict, build: dict, model: dict, log) -> dict:
+def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = None) -> dict:
+    policy = run_policy(policy) if policy is not None else policy_from_environment()
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
                       jsonl=build.get("supports_jsonl", True))
@@ -104,17 +106,18 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
         **host.facts(),
         "model_info": model,
         "build_info": build,
+        "run_policy": policy,
     }
     runner = Runner()
     start_wall, start = time.monotonic(), now_iso()
     status, reason, metrics, code, stderr = "failed", "not run", None, None, ""
     attempts = 0
-    for attempts in range(1, spec["retries"] + 2):
+    for attempts in range(1, policy["retries"] + 2):
         log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
         log.flush()
-        code, stdout, stderr = runner.run(argv, log, spec.get("timeout_s"), spec.get("address_space_mb"))
+        code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_limit_mb"])
         if code is None:
-            status, reason = "timeout", f"no result within the {spec['timeout_s']} s timeout"
+            status, reason = "timeout", f"no result within the {policy['timeout_s']} s timeout"
             break
         rows = [r for r in result_rows(stdout, stderr)
                 if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
@@ -144,6 +147,8 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the job as JSON")
+    parser.add_argument("--policy", help="the run policy as JSON (default: from the environment, "
+                        "see batchbench.policy)")
     parser.add_argument("--setup", required=True, help="the build and model to run (JSON file)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--log", required=True)
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.setup) as f:
         setup = json.load(f)
     with open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log)
+        record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
     write_json_atomic(args.output, record)
     return 0
 
