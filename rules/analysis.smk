@@ -8,7 +8,8 @@ rule machine_limits:
         "../envs/analysis.yaml"
     threads: limits_threads
     resources:
-        mem_mb=2048,
+        mem_mb=res.MACHINE_LIMITS_MB,
+        slurm_extra=res.EXCLUSIVE,
     script:
         "../scripts/machine_limits.py"
 

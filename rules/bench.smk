@@ -30,6 +30,7 @@ rule bench_run:
     resources:
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
+        slurm_extra=res.EXCLUSIVE,
         gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,

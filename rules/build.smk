@@ -8,7 +8,9 @@ rule build_llama:
     priority: SETUP_PRIORITY
     conda:
         "../envs/build.yaml"
-    threads: workflow.cores
+    threads: build_threads
+    resources:
+        mem_mb=build_mem_mb,
     params:
         build=build_params,
         cache_dir=str(CACHE),

@@ -7,7 +7,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 try:
-    from batchbench import UserError
+    from batchbench import UserError, resources as res
     from batchbench.config_check import check as check_config
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
     from batchbench.study import Study, spec_json
@@ -90,11 +90,7 @@ def comparison_runs(wildcards):
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
-    return (
-        max((STUDY.cpus(job) for job in STUDY.jobs), default=1)
-        if submitting()
-        else workflow.cores
-    )
+    return cluster_threads(max((STUDY.cpus(job) for job in STUDY.jobs), default=1))
 
 
 def machine_limits(wildcards):
@@ -132,9 +128,9 @@ def submitting():
 
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
-    cluster allocation holding a group of them) a benchmark claims every core, so nothing of
-    the workflow runs beside a measurement."""
-    return STUDY.cpus(bench_job(wildcards)) if submitting() else workflow.cores
+    cluster allocation, alone or holding a group of them) a benchmark claims every core, so
+    nothing of the workflow runs beside a measurement."""
+    return cluster_threads(STUDY.cpus(bench_job(wildcards)))
 
 
 # a per-job GPU request only when some build could use one (each function costs dry-run time)
@@ -149,8 +145,43 @@ def bench_mem_mb(wildcards):
     return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
 
 
-# Minutes a benchmark job may take on a scheduler: its timeout plus start-up slack.
-BENCH_RUNTIME = int(-(-(STUDY.run.get("timeout_s") or 3600) // 60)) + 5
+def cluster_threads(request):
+    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
+    every CPU the allocation holds (so the job step never asks for more); run here, every core.
+    """
+    if submitting():
+        return request
+    if workflow.remote_exec:
+        return res.allocated_cpus(workflow.cores)
+    return workflow.cores
+
+
+# Minutes a benchmark job may take on a scheduler: every attempt it may make (None: no timeout,
+# the partition's limit, before which the runner stops and records a timeout).
+BENCH_RUNTIME = res.bench_runtime_min(
+    STUDY.run.get("timeout_s"),
+    int(STUDY.run.get("retries", 2)),
+    int(STUDY.run.get("remeasure", 0)),
+)
+
+
+def build_threads(wildcards):
+    return cluster_threads(res.build_threads(workflow.cores))
+
+
+def build_mem_mb(wildcards, threads):
+    return res.build_mem_mb(threads)
+
+
+def model_threads(wildcards):
+    """Writing a model is one thread; quantizing it uses several."""
+    model = STUDY.model_by_dir[wildcards.model]
+    return cluster_threads(res.build_threads(workflow.cores)) if model.quantizer else 1
+
+
+def model_mem_mb(wildcards):
+    model = STUDY.model_by_dir[wildcards.model]
+    return res.model_mem_mb(model.quantizer is not None, model.shape.largest_tensor)
 
 
 def build_params(wildcards):

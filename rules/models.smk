@@ -10,7 +10,9 @@ rule prepare_model:
     priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"
-    threads: workflow.cores
+    threads: model_threads
+    resources:
+        mem_mb=model_mem_mb,
     params:
         model=model_params,
         cache_dir=str(CACHE),

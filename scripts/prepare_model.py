@@ -13,6 +13,6 @@ path, sha256 = model["path"], None
 if model["synthetic"]:
     quantize = json.load(open(snakemake.input[0]))["quantize"] if snakemake.input else None
     path, sha256 = cached_model(model["synthetic"], model["key"], Path(snakemake.params.cache_dir),
-                                quantize, log)
+                                quantize, log, snakemake.threads)
 with open(snakemake.output[0], "w") as f:
     json.dump(describe(str(path), model["name"], sha256), f, indent=1)
