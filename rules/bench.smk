@@ -34,7 +34,8 @@ rule bench_run:
         gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
-        python=sys.executable,
     shell:
-        "{params.python:q} -m batchbench.bench_job --spec {params.spec:q}"
+        # the Python of the job's environment (its env with --sdm conda), the package from
+        # the workflow's source folder (PYTHONPATH, set in common.smk)
+        "python3 -m batchbench.bench_job --spec {params.spec:q}"
         " --setup {input:q} --output {output:q} --log {log:q}"

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -6,6 +7,15 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+# The workflow's own package, found in its source folder wherever the workflow is (a clone,
+# a module of another workflow, --sdm conda, a container): this process imports it from
+# there, and every job's Python through PYTHONPATH (jobs inherit this environment).
+SOURCE_DIR = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SOURCE_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [SOURCE_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+
 try:
     from batchbench import UserError, resources as res
     from batchbench.config_check import check as check_config
@@ -13,7 +23,7 @@ try:
     from batchbench.study import Study, spec_json
 except ImportError as err:
     raise WorkflowError(
-        f"the workflow's Python package is missing ({err}): run `pip install -r requirements.txt`"
+        f"a package the workflow needs is missing ({err}): run `pip install -r requirements.txt`"
     )
 
 

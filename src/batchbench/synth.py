@@ -192,17 +192,18 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
 def cached_model(spec: SyntheticSpec, key: str, cache_dir: Path, quantize_binary: str | None,
                  log, threads: int | None = None) -> tuple[Path, str]:
     """(path, sha256) of the model in the cache, synthesized first if it is not there."""
-    from .build import locked, sha256_file
+    from .build import sha256_file
+    from .cache import publish_once
 
-    path = cache_dir / "models" / key / "model.gguf"
-    digest_path = path.with_suffix(".sha256")
-    with locked(path.parent.with_suffix(".lock")):
-        if not digest_path.exists():
-            synthesize(spec, path, quantize_binary, log, threads)
-            digest_path.write_text(sha256_file(path))
-        else:
-            log.write(f"reusing the cached model {path}\n")
-    return path, digest_path.read_text().strip()
+    entry = cache_dir / "models" / key
+
+    def make(folder: Path) -> None:
+        synthesize(spec, folder / "model.gguf", quantize_binary, log, threads)
+        (folder / "model.sha256").write_text(sha256_file(folder / "model.gguf"))
+
+    if not publish_once(entry, make, lambda e: (e / "model.sha256").is_file(), log):
+        log.write(f"reusing the cached model {entry / 'model.gguf'}\n")
+    return entry / "model.gguf", (entry / "model.sha256").read_text().strip()
 
 
 def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None, log,
