@@ -7,10 +7,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+# This workflow's folder (workflow.basedir is the outer workflow's when this one is a module).
+WORKFLOW_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parent
 # The workflow's own package, found in its source folder wherever the workflow is (a clone,
 # a module of another workflow, --sdm conda, a container): this process imports it from
 # there, and every job's Python through PYTHONPATH (jobs inherit this environment).
-SOURCE_DIR = str(Path(workflow.basedir) / "src")
+SOURCE_DIR = str(WORKFLOW_DIR / "src")
 sys.path.insert(0, SOURCE_DIR)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [SOURCE_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -29,9 +31,9 @@ except ImportError as err:
 
 try:
     # every mistake named by its key, before Snakemake's own check fills in the defaults
-    check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    check_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
     validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-    STUDY = Study(config, Path(workflow.basedir))
+    STUDY = Study(config, WORKFLOW_DIR)
 except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
@@ -69,7 +71,7 @@ THRESHOLDS = {
     "saturation_share": ANALYSIS["saturation_share"],
 }
 FIGURE_CAPTIONS = {
-    name: (Path(workflow.basedir) / "report" / "figures" / f"{name}.rst")
+    name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst")
     .read_text()
     .strip()
     for name in [*FIGURE_NAMES, "compare"]
