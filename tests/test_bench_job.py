@@ -151,3 +151,22 @@ def test_slurm_durations():
     assert [parse_slurm_duration(t) for t in ("1", "1:00", "1:00:00", "2-00:00:00", "2-3", "0:30")] == \
         [60, 60, 3600, 172800, 183600, 30]
     assert parse_slurm_duration("UNLIMITED") is None
+
+
+def test_sigint_stops_without_a_record(tmp_path):
+    """Ctrl-C: the run stops, the benchmark dies with it, and the next run measures it again."""
+    started = tmp_path / "started"
+    setup = tmp_path / "setup.json"
+    body = f"open({str(started)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    setup.write_text(json.dumps({"build": {"batched_bench": fake_binary(tmp_path, body)},
+                                 "model": {"path": "m.gguf", "name": "m"}}))
+    out = tmp_path / "out.json"
+    runner = subprocess.Popen([sys.executable, "-m", "batchbench.bench_job", "--spec", json.dumps(SPEC),
+                               "--setup", str(setup), "--output", str(out), "--log", str(tmp_path / "job.log")])
+    deadline = time.monotonic() + 30
+    while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) == 128 + signal.SIGINT and not out.exists()
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{started.read_text()}")  # the benchmark is gone too

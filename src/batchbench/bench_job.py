@@ -135,6 +135,8 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
             if code != 0:
                 break  # a crash is not the lost-log defect: retrying would only repeat it
     except Interrupted as stop:
+        if stop.signum == signal.SIGINT:
+            raise  # Ctrl-C: stop without a record, so the next run measures it again
         code, metrics = None, None
         status, reason = stop_record(stop, deadline.near(), attempts)
     if status == "failed" and code == 0:
@@ -167,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     # a SIGTERM (scancel, preemption, the time limit) ends the run, not the runner: the
     # record is written and the job ends normally, so runs.parquet has the row
     with interruptible(), open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log)
+        try:
+            record = run_job(spec, setup["build"], setup["model"], log)
+        except Interrupted as stop:  # SIGINT
+            return 128 + stop.signum
         write_json_atomic(args.output, record)
     return 0
 
