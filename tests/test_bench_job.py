@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from batchbench.bench_job import main
 from batchbench.deadline import parse_slurm_duration
@@ -126,10 +127,13 @@ def test_the_per_job_timeout_still_applies_when_the_scheduler_allows_more(tmp_pa
     assert rec["status"] == "timeout" and "0.5 s timeout" in rec["reason"]
 
 
-def test_sigterm_still_writes_the_record(tmp_path):
+def signalled_runner(tmp_path, signum: int) -> tuple[int, Path, int]:
+    """The runner as its own process, sent `signum` while the benchmark runs: (its exit code,
+    its output path, the benchmark's pid)."""
     started = tmp_path / "started"
     setup = tmp_path / "setup.json"
-    body = f"open({str(started)!r}, 'w').close(); time.sleep(60)"
+    body = f"open({str(started) + '.tmp'!r}, 'w').write(str(os.getpid())); " \
+           f"os.rename({str(started) + '.tmp'!r}, {str(started)!r}); time.sleep(60)"
     setup.write_text(json.dumps({"build": {"batched_bench": fake_binary(tmp_path, body)},
                                  "model": {"path": "m.gguf", "name": "m"}}))
     out = tmp_path / "out.json"
@@ -139,34 +143,28 @@ def test_sigterm_still_writes_the_record(tmp_path):
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    runner.send_signal(signal.SIGTERM)  # what scancel and a preemption send
-    assert runner.wait(timeout=30) == 0
+    runner.send_signal(signum)
+    return runner.wait(timeout=30), out, int(started.read_text())
+
+
+def test_sigterm_still_writes_the_record(tmp_path):
+    code, out, _ = signalled_runner(tmp_path, signal.SIGTERM)  # what scancel and a preemption send
+    assert code == 0
     rec = json.loads(out.read_text())
     assert rec["status"] == "failed" and rec["metrics"] is None
     assert rec["reason"] == "interrupted by SIGTERM during attempt 1 (the job was cancelled or preempted)"
     assert "interrupted by SIGTERM" in (tmp_path / "job.log").read_text()
 
 
+def test_sigint_stops_without_a_record(tmp_path):
+    """Ctrl-C: the run stops, the benchmark dies with it, and the next run measures it again."""
+    code, out, benchmark = signalled_runner(tmp_path, signal.SIGINT)
+    assert code == 128 + signal.SIGINT and not out.exists()
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{benchmark}")  # the benchmark is gone too
+
+
 def test_slurm_durations():
     assert [parse_slurm_duration(t) for t in ("1", "1:00", "1:00:00", "2-00:00:00", "2-3", "0:30")] == \
         [60, 60, 3600, 172800, 183600, 30]
     assert parse_slurm_duration("UNLIMITED") is None
-
-
-def test_sigint_stops_without_a_record(tmp_path):
-    """Ctrl-C: the run stops, the benchmark dies with it, and the next run measures it again."""
-    started = tmp_path / "started"
-    setup = tmp_path / "setup.json"
-    body = f"open({str(started)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    setup.write_text(json.dumps({"build": {"batched_bench": fake_binary(tmp_path, body)},
-                                 "model": {"path": "m.gguf", "name": "m"}}))
-    out = tmp_path / "out.json"
-    runner = subprocess.Popen([sys.executable, "-m", "batchbench.bench_job", "--spec", json.dumps(SPEC),
-                               "--setup", str(setup), "--output", str(out), "--log", str(tmp_path / "job.log")])
-    deadline = time.monotonic() + 30
-    while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    runner.send_signal(signal.SIGINT)
-    assert runner.wait(timeout=30) == 128 + signal.SIGINT and not out.exists()
-    time.sleep(0.5)
-    assert not os.path.exists(f"/proc/{started.read_text()}")  # the benchmark is gone too
