@@ -9,7 +9,10 @@ min_version("9.0.0")
 
 # the embedded default, found from any --directory; --configfile and --config override it
 # (current_basedir: this file's folder, also when the workflow is a module of another)
-configfile: Path(workflow.current_basedir.get_path_or_uri(secret_free=True)) / "config" / "config.yaml"
+configfile:
+    Path(workflow.current_basedir.get_path_or_uri(secret_free=True))
+    / "config"
+    / "config.yaml"
 
 
 include: "rules/common.smk"

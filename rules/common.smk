@@ -14,8 +14,8 @@ WORKFLOW_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).
 # there, and every job's Python through PYTHONPATH (jobs inherit this environment).
 SOURCE_DIR = str(WORKFLOW_DIR / "src")
 sys.path.insert(0, SOURCE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [SOURCE_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SOURCE_DIR, os.environ.get("PYTHONPATH")]))
 )
 
 try:
@@ -71,9 +71,7 @@ THRESHOLDS = {
     "saturation_share": ANALYSIS["saturation_share"],
 }
 FIGURE_CAPTIONS = {
-    name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst")
-    .read_text()
-    .strip()
+    name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst").read_text().strip()
     for name in [*FIGURE_NAMES, "compare"]
 }
 

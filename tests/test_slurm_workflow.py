@@ -105,23 +105,24 @@ def test_slurm_packed_submissions_never_overlap(slurm_run, tmp_path, packing):
 
 def test_slurm_time_limit_gives_a_timeout_row_and_command_line_resources_keep_jobs_consistent(slurm, tmp_path):
     """A command-line --set-resources (which replaces a profile's) shortens every benchmark's
-    time limit to 1 minute: the long combination stops itself before it and is a `timeout` row,
-    the scheduler sees a completed job, and the jobs stay exclusive with consistent CPUs."""
+    time limit to 2 minutes (room for a slow start of the short job): the long combination stops
+    itself before it and is a `timeout` row, the scheduler sees a completed job, and the jobs
+    stay exclusive with consistent CPUs."""
     env = jobs_env(slurm)
-    config = slurm_config(npp=[32, 24576], npl=[1])  # PP=24576: minutes on this machine
+    config = slurm_config(npp=[32, 32768], npl=[1])  # PP=32768: about 5 minutes here
     snakemake(tmp_path, config, "--profile", str(ROOT / "profiles" / "slurm"),
-              "--set-resources", "bench_run:runtime=1", "machine_limits:slurm_extra='--nice=0'", env=env)
+              "--set-resources", "bench_run:runtime=2", "machine_limits:slurm_extra='--nice=0'", env=env)
     # not exclusive any more (a 1-CPU allocation on a 2-CPU node): its job step takes the 1 CPU
     # the allocation holds instead of asking for the node's (which SLURM refuses)
     limits = json.loads((tmp_path / "results" / "slurm" / "machine" / "limits.json").read_text())
     assert limits["threads"] == 1
     rows = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
     assert len(rows) == 2, rows[["pp", "status", "reason"]]
-    long, short = rows[rows["pp"] == 24576].iloc[0], rows[rows["pp"] == 32].iloc[0]
+    long, short = rows[rows["pp"] == 32768].iloc[0], rows[rows["pp"] == 32].iloc[0]
     assert short["status"] == "ok", short["reason"]
     assert long["status"] == "timeout" and pd.isna(long["t"])
-    assert long["reason"] == "stopped 30 s before the scheduler's 1-minute limit"
+    assert long["reason"] == "stopped 30 s before the scheduler's 2-minute limit"
     for row in (long, short):
         job = scontrol_job(row["job_id"], env)
-        assert job["TimeLimit"] == "00:01:00" and job["JobState"] == "COMPLETED", job
+        assert job["TimeLimit"] == "00:02:00" and job["JobState"] == "COMPLETED", job
         assert job["OverSubscribe"] == "NO" and job["CPUs/Task"] == "1", job  # the rule's --exclusive
