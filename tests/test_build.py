@@ -1,12 +1,14 @@
 """Source preparation, patching and cache keys, on a stand-in llama.cpp tree (no compiler)."""
 
+import os
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
 
 from batchbench import UserError
-from batchbench.build import apply_patch, build_key, given, prepare_source, tree_fingerprint
+from batchbench.build import apply_patch, build, build_key, given, prepare_source, tree_fingerprint
 
 PATCH = ROOT / "patches" / "batched-bench-flush-log.patch"
 ORIGINAL = """\
@@ -121,3 +123,28 @@ def test_portable_build_flags(default_config):
     default_config["builds"][0]["portable"] = True
     build = Study(default_config, ROOT).builds[0]
     assert build.cmake_flags == PORTABLE_FLAGS and not is_native(build.cmake_flags)
+
+
+def test_a_build_is_published_whole_into_the_cache_then_reused(tmp_path, log, monkeypatch):
+    """With a stand-in cmake: the binaries and the manifest appear in the cache entry at once, the
+    manifest names the published paths, and the next build of the key reuses them."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "cmake").write_text(f"#!{sys.executable}\nimport pathlib, sys\n"
+                                 "if '--build' in sys.argv:\n"
+                                 "    b = pathlib.Path(sys.argv[sys.argv.index('--build') + 1]) / 'bin'\n"
+                                 "    b.mkdir(parents=True)\n"
+                                 "    for t in ('llama-batched-bench', 'llama-quantize'):\n"
+                                 "        (b / t).write_text('#!/bin/sh\\n')\n")
+    (tools / "cmake").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    source = {"path": str(fake_tree(tmp_path / "src"))}
+    cache = tmp_path / "cache"
+    first = build(source, ["-DGGML_NATIVE=OFF"], [PATCH], cache, 2, log)
+    entry = cache / "llama.cpp" / first["key"]
+    assert first["batched_bench"] == str(entry / "bin" / "llama-batched-bench")
+    assert (entry / "bin" / "llama-quantize").is_file() and first["patches"][0]["state"] == "applied"
+    assert sorted(p.name for p in (cache / "llama.cpp").iterdir()) == [first["key"]]  # nothing half-made
+    assert build(source, ["-DGGML_NATIVE=OFF"], [PATCH], cache, 2, log) == first
+    log.flush()
+    assert "reusing the cached build" in (tmp_path / "build.log").read_text()
