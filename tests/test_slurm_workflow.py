@@ -109,7 +109,7 @@ def test_slurm_time_limit_gives_a_timeout_row_and_command_line_resources_keep_jo
     itself before it and is a `timeout` row, the scheduler sees a completed job, and the jobs
     stay exclusive with consistent CPUs."""
     env = jobs_env(slurm)
-    config = slurm_config(npp=[32, 32768], npl=[1])  # PP=32768: about 5 minutes here
+    config = slurm_config(npp=[32, 131072], npl=[1])  # PP=131072: minutes (32768 took 61 s here)
     snakemake(tmp_path, config, "--profile", str(ROOT / "profiles" / "slurm"),
               "--set-resources", "bench_run:runtime=2", "machine_limits:slurm_extra='--nice=0'", env=env)
     # not exclusive any more (a 1-CPU allocation on a 2-CPU node): its job step takes the 1 CPU
@@ -118,7 +118,7 @@ def test_slurm_time_limit_gives_a_timeout_row_and_command_line_resources_keep_jo
     assert limits["threads"] == 1
     rows = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
     assert len(rows) == 2, rows[["pp", "status", "reason"]]
-    long, short = rows[rows["pp"] == 32768].iloc[0], rows[rows["pp"] == 32].iloc[0]
+    long, short = rows[rows["pp"] == 131072].iloc[0], rows[rows["pp"] == 32].iloc[0]
     assert short["status"] == "ok", short["reason"]
     assert long["status"] == "timeout" and pd.isna(long["t"])
     assert long["reason"] == "stopped 30 s before the scheduler's 2-minute limit"
