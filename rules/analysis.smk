@@ -9,6 +9,7 @@ rule machine_limits:
     threads: limits_threads
     resources:
         mem_mb=res.MACHINE_LIMITS_MB,
+        runtime=res.MACHINE_LIMITS_RUNTIME_MIN,
         slurm_extra=res.EXCLUSIVE,
     script:
         "../scripts/machine_limits.py"

@@ -11,6 +11,7 @@ rule build_llama:
     threads: build_threads
     resources:
         mem_mb=build_mem_mb,
+        runtime=res.BUILD_RUNTIME_MIN,
     params:
         build=build_params,
         cache_dir=str(CACHE),

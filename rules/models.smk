@@ -13,6 +13,7 @@ rule prepare_model:
     threads: model_threads
     resources:
         mem_mb=model_mem_mb,
+        runtime=res.MODEL_RUNTIME_MIN,
     params:
         model=model_params,
         cache_dir=str(CACHE),

@@ -39,3 +39,11 @@ def test_model_memory_is_constant_to_write_and_the_largest_tensor_to_quantize():
     # measured: llama-quantize of Qwen3-0.6B F16 to Q8_0 peaked at 1056 MiB
     assert res.model_mem_mb(True, PRESETS["qwen3-0.6b"].largest_tensor) >= 1056
     assert res.model_mem_mb(True, qwen8.largest_tensor) > 4 * 1056
+
+
+def test_other_jobs_time_limits_cover_what_they_took_here():
+    # a native build: 47 min of wall time on 2 shared cores at a load of 10, portable 3x the CPU
+    assert res.BUILD_RUNTIME_MIN >= 47 * 2
+    # Qwen3-8B extrapolated from Qwen3-0.6B (28 s writing + 47 s quantizing, 14x the values)
+    assert res.MODEL_RUNTIME_MIN * 60 >= 2 * 14 * (28 + 47)
+    assert res.MACHINE_LIMITS_RUNTIME_MIN * 60 >= 10 * 31
