@@ -14,5 +14,6 @@ model = snakemake.params.model
 path, sha256 = model["path"], model["identity"].removeprefix("sha256:")
 if model["synthetic"]:
     quantize = json.load(open(snakemake.input[0]))["quantize"] if snakemake.input else None
-    path, sha256 = cached_model(model["synthetic"], model["key"], cache_dir_of(snakemake.config), quantize, log)
+    path, sha256 = cached_model(model["synthetic"], model["key"], cache_dir_of(snakemake.config), quantize, log,
+                                snakemake.threads)
 write_json_atomic(snakemake.output[0], describe(str(path), model["name"], sha256))

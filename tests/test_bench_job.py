@@ -1,11 +1,17 @@
 """The job runner against a stand-in binary: every way a run can end gives a record."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 from batchbench.bench_job import main
 from batchbench.policy import POLICY_ENV, job_environment, policy_from_environment
+from batchbench.deadline import parse_slurm_duration
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
         "ctx": 192, "options": {"batch": 2048}, "extra_args": []}
@@ -105,3 +111,76 @@ def test_markdown_when_the_binary_has_no_jsonl(tmp_path):
         """
     rec, _ = run(tmp_path, body, jsonl=False)
     assert rec["status"] == "ok" and rec["metrics"]["s_tg"] == 320.0
+
+
+def fake_squeue(tmp_path, seconds_left: int, limit: str) -> dict:
+    """A squeue on PATH that says this job ends in `seconds_left` s, as SLURM prints it."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    script = folder / "squeue"
+    script.write_text(f"#!{sys.executable}\nimport datetime, sys\n"
+                      "assert sys.argv[1:4] == ['-h', '-j', '42'], sys.argv\n"
+                      f"end = datetime.datetime.now() + datetime.timedelta(seconds={seconds_left})\n"
+                      f"print(end.strftime('%Y-%m-%dT%H:%M:%S') + '|{limit}')\n")
+    script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "42"}
+
+
+def test_stops_before_the_schedulers_time_limit(tmp_path, monkeypatch):
+    for key, value in fake_squeue(tmp_path, 34, "1:00").items():
+        monkeypatch.setenv(key, value)
+    rec, log = run(tmp_path, "time.sleep(60)", timeout_s=None)
+    assert rec["status"] == "timeout", rec["reason"]
+    assert rec["reason"] == "stopped 30 s before the scheduler's 1-minute limit"
+    assert 1 < rec["wall_time_s"] < 10 and rec["job_id"] == "42"
+
+
+def test_the_per_job_timeout_still_applies_when_the_scheduler_allows_more(tmp_path, monkeypatch):
+    for key, value in fake_squeue(tmp_path, 3600, "1:00:00").items():
+        monkeypatch.setenv(key, value)
+    rec, _ = run(tmp_path, "time.sleep(30)", timeout_s=0.5)
+    assert rec["status"] == "timeout" and "0.5 s timeout" in rec["reason"]
+
+
+def signalled_runner(tmp_path, signum: int) -> tuple[int, Path, int]:
+    """The runner as its own process, sent `signum` while the benchmark runs: (its exit code,
+    its output path, the benchmark's pid)."""
+    started = tmp_path / "started"
+    setup = tmp_path / "setup.json"
+    body = f"open({str(started) + '.tmp'!r}, 'w').write(str(os.getpid())); " \
+           f"os.rename({str(started) + '.tmp'!r}, {str(started)!r}); time.sleep(60)"
+    setup.write_text(json.dumps({"build": {"batched_bench": fake_binary(tmp_path, body)},
+                                 "model": {"path": "m.gguf", "name": "m"}}))
+    out = tmp_path / "out.json"
+    runner = subprocess.Popen([sys.executable, "-m", "batchbench.bench_job", "--spec",
+                               json.dumps(SPEC), "--policy", json.dumps({**POLICY, "timeout_s": None}),
+                               "--setup", str(setup),
+                               "--output", str(out), "--log", str(tmp_path / "job.log")])
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.send_signal(signum)
+    return runner.wait(timeout=30), out, int(started.read_text())
+
+
+def test_sigterm_still_writes_the_record(tmp_path):
+    code, out, _ = signalled_runner(tmp_path, signal.SIGTERM)  # what scancel and a preemption send
+    assert code == 0
+    rec = json.loads(out.read_text())
+    assert rec["status"] == "failed" and rec["metrics"] is None
+    assert rec["reason"] == "interrupted by SIGTERM during attempt 1 (the job was cancelled or preempted)"
+    assert "interrupted by SIGTERM" in (tmp_path / "job.log").read_text()
+
+
+def test_sigint_stops_without_a_record(tmp_path):
+    """Ctrl-C: the run stops, the benchmark dies with it, and the next run measures it again."""
+    code, out, benchmark = signalled_runner(tmp_path, signal.SIGINT)
+    assert code == 128 + signal.SIGINT and not out.exists()
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{benchmark}")  # the benchmark is gone too
+
+
+def test_slurm_durations():
+    assert [parse_slurm_duration(t) for t in ("1", "1:00", "1:00:00", "2-00:00:00", "2-3", "0:30")] == \
+        [60, 60, 3600, 172800, 183600, 30]
+    assert parse_slurm_duration("UNLIMITED") is None

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from . import host
 from .command import bench_argv
+from .deadline import Interrupted, interruptible, slurm_deadline
 from .files import write_json_atomic
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
@@ -56,17 +57,11 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
 
 
 class Runner:
-    """Runs the binary, forwarding a SIGTERM/SIGINT to it so no orphan keeps timing."""
+    """Runs the binary in its own process group, killed with the group on a timeout or when
+    the runner is interrupted, so no orphan keeps timing."""
 
     def __init__(self):
         self.child: subprocess.Popen | None = None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._stop)
-
-    def _stop(self, signum, _frame):
-        if self.child and self.child.poll() is None:
-            os.killpg(self.child.pid, signal.SIGKILL)
-        sys.exit(128 + signum)
 
     def run(self, argv: list[str], log, timeout: float | None,
             address_space_mb: int | None = None) -> tuple[int | None, str, str]:
@@ -82,14 +77,25 @@ class Runner:
         try:
             out, err = self.child.communicate(timeout=timeout)
             code = self.child.returncode
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, Interrupted) as stop:
             os.killpg(self.child.pid, signal.SIGKILL)
             out, err = self.child.communicate()
+            if isinstance(stop, Interrupted):
+                log.write(err + f"\n--- interrupted by {stop}; stdout ---\n" + out + "\n")
+                log.flush()
+                raise
             code = None
         log.write(err)
         log.write("\n--- stdout ---\n" + out + "\n")
         log.flush()
         return code, out, err
+
+
+def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[str, str]:
+    """(status, reason) of a run ended by a signal from outside."""
+    if at_time_limit:
+        return "timeout", f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
+    return "failed", f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
 
 
 def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = None) -> dict:
@@ -109,24 +115,33 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "run_policy": policy,
     }
     runner = Runner()
+    deadline = slurm_deadline()
     start_wall, start = time.monotonic(), now_iso()
     status, reason, metrics, code, stderr = "failed", "not run", None, None, ""
     attempts = 0
-    for attempts in range(1, policy["retries"] + 2):
-        log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
-        log.flush()
-        code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_limit_mb"])
-        if code is None:
-            status, reason = "timeout", f"no result within the {policy['timeout_s']} s timeout"
-            break
-        rows = [r for r in result_rows(stdout, stderr)
-                if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
-        if code == 0 and rows:
-            status, reason, metrics = "ok", "", rows[-1]
-            break
-        status, reason = classify_failure(code, stderr)
-        if code != 0:
-            break  # a crash is not the lost-log defect: retrying would only repeat it
+    try:
+        for attempts in range(1, policy["retries"] + 2):
+            timeout, by_scheduler = deadline.budget(policy["timeout_s"])
+            log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
+            log.flush()
+            code, stdout, stderr = runner.run(argv, log, timeout, policy["address_space_limit_mb"])
+            if code is None:
+                status, reason = "timeout", (deadline.reason() if by_scheduler else
+                                             f"no result within the {policy['timeout_s']} s timeout")
+                break
+            rows = [r for r in result_rows(stdout, stderr)
+                    if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
+            if code == 0 and rows:
+                status, reason, metrics = "ok", "", rows[-1]
+                break
+            status, reason = classify_failure(code, stderr)
+            if code != 0:
+                break  # a crash is not the lost-log defect: retrying would only repeat it
+    except Interrupted as stop:
+        if stop.signum == signal.SIGINT:
+            raise  # Ctrl-C: stop without a record, so the next run measures it again
+        code, metrics = None, None
+        status, reason = stop_record(stop, deadline.near(), attempts)
     if status == "failed" and code == 0:
         reason += f" (after {attempts} attempts)"
     record.update({
@@ -156,9 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(args.spec)
     with open(args.setup) as f:
         setup = json.load(f)
-    with open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
-    write_json_atomic(args.output, record)
+    # a SIGTERM (scancel, preemption, the time limit) ends the run, not the runner: the
+    # record is written and the job ends normally, so runs.parquet has the row
+    with interruptible(), open(args.log, "w") as log:
+        try:
+            record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
+        except Interrupted as stop:  # SIGINT
+            return 128 + stop.signum
+        write_json_atomic(args.output, record)
     return 0
 
 
