@@ -1,16 +1,18 @@
-# The machine's own limits, measured where benchmarks run (taking every core, like a benchmark).
+# Each machine's own limits, measured where benchmarks run (taking every core, like a benchmark).
 rule machine_limits:
     output:
-        "results/{experiment}/machine/limits.json",
+        "results/{experiment}/machine/{machine}limits.json",
     log:
-        "logs/{experiment}/machine_limits.log",
+        "logs/{experiment}/{machine}machine_limits.log",
     conda:
         "../envs/analysis.yaml"
     threads: limits_threads
     resources:
+        **EXCLUSIVE_RESOURCES,
         mem_mb=res.MACHINE_LIMITS_MB,
         runtime=res.MACHINE_LIMITS_RUNTIME_MIN,
-        slurm_extra=res.EXCLUSIVE,
+    params:
+        machine=machine_name,
     script:
         "../scripts/machine_limits.py"
 

@@ -22,6 +22,7 @@ os.environ.update(
 try:
     from batchbench import UserError, resources as res
     from batchbench.config_check import check as check_config
+    from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
     from batchbench.policy import job_environment
     from batchbench.study import Study, canonical, spec_json
@@ -36,6 +37,10 @@ try:
     check_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
     validate(config, schema="../schemas/config.schema.yaml", set_default=True)
     STUDY = Study(config, WORKFLOW_DIR)
+    if not getattr(workflow, "remote_exec", False) and any(
+        m.partition for m in STUDY.machines
+    ):
+        machine_settings.check_partitions(STUDY.machines, machine_settings.partitions())
 except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
@@ -60,6 +65,8 @@ wildcard_constraints:
     experiment=re.escape(STUDY.experiment),
     model=one_of(m.dir for m in STUDY.models),
     build=one_of(b.dir for b in STUDY.builds),
+    # the machine's folder with its slash; empty without `machines` (paths as before)
+    machine="|".join(re.escape(m.path) for m in STUDY.machines) or "(?:)",
     opts=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*",
     pp=r"\d+",
     tg=r"\d+",
@@ -105,22 +112,63 @@ def comparison_runs(wildcards):
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
-    return cluster_threads(max((STUDY.cpus(job) for job in STUDY.jobs), default=1))
+    return cluster_threads(
+        max(
+            (
+                STUDY.cpus(job)
+                for job in STUDY.jobs
+                if STUDY.machine_of(job) is machine_of(wildcards)
+            ),
+            default=1,
+        )
+    )
 
 
 def machine_limits(wildcards):
-    """Measured only where this experiment runs benchmarks (imported rows come from elsewhere)."""
-    return [f"results/{wildcards.experiment}/machine/limits.json"] if STUDY.jobs else []
+    """Measured only where this experiment runs benchmarks (imported rows come from elsewhere),
+    on each machine."""
+    if not STUDY.jobs:
+        return []
+    return [
+        f"results/{wildcards.experiment}/machine/{m.path}limits.json"
+        for m in STUDY.machines
+    ]
+
+
+def machine_of(wildcards):
+    """The machine a job is for: its `machine` wildcard, else the first (models are made there)."""
+    return STUDY.machine_by_path[getattr(wildcards, "machine", STUDY.machines[0].path)]
+
+
+def machine_name(wildcards):
+    return machine_of(wildcards).name
+
+
+# Scheduler settings that put a job on its machine (each a function of the job's wildcards).
+EXCLUSIVE_RESOURCES = machine_settings.rule_resources(
+    STUDY.machines, machine_of, exclusive=True
+)
+SHARED_RESOURCES = machine_settings.rule_resources(
+    STUDY.machines, machine_of, exclusive=False
+)
 
 
 def bench_outputs(wildcards):
     """Every job's record, in the interleaved order the grid was expanded in."""
+    # the executor is known only once the DAG is built: its machines are checked here, before any job
+    if STUDY.machine_axis and not workflow.dryrun:
+        try:
+            machine_settings.check_executor(STUDY.machines, submitting())
+        except UserError as err:
+            raise WorkflowError(f"config error (nothing was run):\n{err}")
     return [f"results/{wildcards.experiment}/runs/{path}.json" for path in JOBS]
 
 
 def bench_job(wildcards):
     w = wildcards
-    return JOBS[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
+    return JOBS[
+        f"{w.machine}{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"
+    ]
 
 
 def imported_records(wildcards):
@@ -129,7 +177,9 @@ def imported_records(wildcards):
 
 def bench_priority(wildcards):
     w = wildcards
-    return PRIORITY[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
+    return PRIORITY[
+        f"{w.machine}{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"
+    ]
 
 
 def bench_spec(wildcards):
@@ -246,8 +296,10 @@ def model_inputs(wildcards):
     model = STUDY.model_by_dir[wildcards.model]
     if model.path:
         return [ancient(model.path)]
-    if model.quantizer:
+    if model.quantizer:  # the first machine's build (models are made there)
         return [
-            ancient(f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json")
+            ancient(
+                f"results/{wildcards.experiment}/builds/{STUDY.machines[0].path}{model.quantizer.dir}.json"
+            )
         ]
     return []

@@ -12,6 +12,7 @@ rule prepare_model:
         "../envs/bench.yaml"
     threads: model_threads
     resources:
+        **SHARED_RESOURCES,
         mem_mb=model_mem_mb,
         runtime=res.MODEL_RUNTIME_MIN,
     params:

@@ -6,4 +6,4 @@ from batchbench.files import write_json_atomic
 from batchbench.machine import measure
 
 sys.stderr = open(snakemake.log[0], "w")
-write_json_atomic(snakemake.output[0], measure(snakemake.threads))
+write_json_atomic(snakemake.output[0], {**measure(snakemake.threads), "machine": snakemake.params.machine})

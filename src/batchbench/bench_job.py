@@ -106,6 +106,7 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
     record = {
         "schema_version": SCHEMA_VERSION,
         **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
+        "machine": spec.get("machine"),  # the config's name of the machine (None without `machines`)
         "options": spec["options"],
         "extra_args": spec["extra_args"],
         "command": argv,

@@ -15,7 +15,8 @@ STATUSES = ("ok", "skipped", "failed", "timeout")
 
 # Column name -> type; the order is the table's order.
 COLUMNS: dict[str, pa.DataType] = {
-    "experiment": pa.string(), "model": pa.string(), "build": pa.string(), "rep": pa.int32(),
+    "experiment": pa.string(), "model": pa.string(), "build": pa.string(), "machine": pa.string(),
+    "rep": pa.int32(),
     "pp": pa.int32(), "tg": pa.int32(), "b": pa.int32(),
     "n_kv": pa.int64(), "t_pp": pa.float64(), "s_pp": pa.float64(), "t_tg": pa.float64(),
     "s_tg": pa.float64(), "t": pa.float64(), "s": pa.float64(),
@@ -72,7 +73,7 @@ def flatten(record: dict) -> dict:
     options = record.get("options") or {}
     model = record.get("model_info") or {}
     build = record.get("build_info") or {}
-    row = {k: record.get(k) for k in ("experiment", "model", "build", "rep", "pp", "tg", "b",
+    row = {k: record.get(k) for k in ("experiment", "model", "build", "machine", "rep", "pp", "tg", "b",
                                      "ctx", "status", "reason", "exit_code", "signal", "attempts",
                                      "stderr_tail", "wall_time_s", "host_name", "host_cpu",
                                      "host_cores", "host_mem_bytes", "host_governor", "host_load1",

@@ -45,6 +45,8 @@ class Job:
     extra_args: tuple[str, ...] = ()
     model_dir: str = ""
     build_dir: str = ""
+    machine: str | None = None  # None: no `machines` key
+    machine_dir: str = ""
 
     # computed once per job: a large grid asks for each many times while Snakemake plans it
     @functools.cached_property
@@ -71,8 +73,9 @@ class Job:
         return f"pp{self.pp}_tg{self.tg}_b{self.b}_r{self.rep}"
 
     def relpath(self) -> str:
-        """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/)."""
-        return f"{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
+        """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/); the machine's
+        level only when machines are configured."""
+        return f"{self.machine_dir + '/' if self.machine_dir else ''}{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
 
     def context(self) -> tuple[int, int, int]:
         """(-c value, cells allocated, cells needed)."""
@@ -102,21 +105,21 @@ def option_sets(grid: dict) -> list[tuple[tuple[str, object], ...]]:
 
 
 def expand(grid: dict, models: list[tuple[str, str]], builds: list[tuple[str, str]],
-           seed: int = 0) -> list[Job]:
+           seed: int = 0, machines: list[tuple[str | None, str]] = ((None, ""),)) -> list[Job]:
     """All jobs, interleaved: repetition by repetition, combinations in a shuffled order, and
-    models and builds alternating job by job, so slow drift of the machine spreads over all of
-    them instead of looking like a difference between them."""
+    models, builds and machines alternating job by job, so slow drift of a machine spreads over
+    all of them instead of looking like a difference between them."""
     extra = tuple(grid.get("extra_args") or ())
     points = list(itertools.product(option_sets(grid), as_list(grid["npp"]),
                                     as_list(grid["ntg"]), as_list(grid["npl"])))
-    pairs = list(itertools.product(models, builds))
+    pairs = list(itertools.product(models, builds, machines))
     jobs = []
     for rep in range(1, int(grid.get("repetitions", 1)) + 1):
         order = points[:]
         random.Random(f"{seed}:{rep}").shuffle(order)
         for i, (opts, pp, tg, b) in enumerate(order):
             for k in range(len(pairs)):
-                (model, model_dir), (build, build_dir) = pairs[(i + k) % len(pairs)]
+                (model, model_dir), (build, build_dir), (machine, machine_dir) = pairs[(i + k) % len(pairs)]
                 jobs.append(Job(model, build, int(pp), int(tg), int(b), rep, opts, extra,
-                                model_dir, build_dir))
+                                model_dir, build_dir, machine, machine_dir))
     return jobs

@@ -22,6 +22,7 @@ from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
+from .machines import Machine, from_config as machines_from_config
 from .synth import ModelShape, SyntheticSpec, spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
@@ -111,9 +112,12 @@ class Study:
                             "give at least one model (a GGUF path or a synthetic shape) or an import")
         self._unique("builds", [b.name for b in self.builds], [b.dir for b in self.builds])
         self._unique("models", [m.name for m in self.models], [m.dir for m in self.models])
+        self.machines = machines_from_config(config.get("machines"))
+        self._unique("machines", [m.name for m in self.machines], [m.dir for m in self.machines])
         self._check_grid()
         all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
-                          [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)))
+                          [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)),
+                          machines=[(m.name, m.dir) for m in self.machines])
         self.jobs = [j for j in all_jobs if j.skip_reason() is None]
         self.skipped = [j for j in all_jobs if j.skip_reason() is not None]
         if all_jobs and not self.jobs:
@@ -122,6 +126,15 @@ class Study:
         self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
         self.model_by_dir = {m.dir: m for m in self.models}
         self.build_by_dir = {b.dir: b for b in self.builds}
+        self.machine_by_path = {m.path: m for m in self.machines}
+
+    @property
+    def machine_axis(self) -> bool:
+        """Whether machines are configured (then result paths have a machine level)."""
+        return self.machines[0].name is not None
+
+    def machine_of(self, job: Job) -> Machine:
+        return self.machine_by_path[f"{job.machine_dir}/" if job.machine_dir else ""]
 
     # --- resolution -------------------------------------------------------------------------
     def _build(self, entry: dict, i: int, workflow_dir: Path) -> Build:
@@ -221,6 +234,7 @@ class Study:
         c, _, _ = job.context()
         return {
             "experiment": self.experiment, "model": job.model, "build": job.build,
+            **({"machine": job.machine} if job.machine is not None else {}),
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
             "options": job.option_map, "extra_args": list(job.extra_args),
             "build_id": self.build_by_dir[job.build_dir].identity,
@@ -267,6 +281,7 @@ class Study:
             c, allocated, needed = job.context()
             reason = job.skip_reason()
             rows.append({
+                **({"machine": job.machine} if job.machine is not None else {}),
                 "model": job.model, "build": job.build, "options": job.opts_slug, "pp": job.pp,
                 "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c, "n_kv": needed,
                 "n_kv_max": allocated, "status": "skipped" if reason else "planned",
@@ -280,7 +295,8 @@ class Study:
         est = sum(self.seconds_estimate(j) for j in self.jobs)
         peak = max((self.memory_bytes(j) for j in self.jobs), default=0)
         return (f"plan for experiment {self.experiment!r}: {len(self.jobs)} benchmark jobs "
-                f"({len(self.models)} model(s) x {len(self.builds)} build(s)), {len(self.skipped)} "
+                f"({len(self.models)} model(s) x {len(self.builds)} build(s)"
+                f"{f' x {len(self.machines)} machine(s)' if self.machine_axis else ''}), {len(self.skipped)} "
                 f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
                 f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
                 f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
@@ -309,7 +325,7 @@ class Study:
         for job in self.skipped:
             c, allocated, needed = job.context()
             out.append({"schema_version": 1, "experiment": self.experiment, "model": job.model,
-                        "build": job.build, "pp": job.pp, "tg": job.tg, "b": job.b,
+                        "build": job.build, "machine": job.machine, "pp": job.pp, "tg": job.tg, "b": job.b,
                         "rep": job.rep, "ctx": c, "options": job.option_map,
                         "extra_args": list(job.extra_args), "status": "skipped",
                         "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
