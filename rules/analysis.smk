@@ -70,6 +70,7 @@ rule figures:
 
 rule report:
     input:
+        unpack(machine_comparison),
         runs="results/{experiment}/runs.parquet",
         limits=machine_limits,
         tables=expand(
@@ -128,3 +129,35 @@ rule comparison:
         anonymise=ANALYSIS["anonymise"],
     script:
         "../scripts/comparison.py"
+
+
+# With machines: each machine's speeds and its share of its own limits, and S_TG against B per
+# machine (the ratios between machines are in the comparison above).
+rule machine_comparison:
+    input:
+        runs="results/{experiment}/runs.parquet",
+        limits=machine_limits,
+    output:
+        table="results/{experiment}/analysis/compare_machines.parquet",
+        csv=report(
+            "results/{experiment}/analysis/compare_machines.csv",
+            caption="../report/tables/compare_machines.rst",
+            category="Tables",
+            labels={"table": "compare_machines"},
+        ),
+        png=report(
+            "results/{experiment}/figures/compare_machines.png",
+            caption="../report/figures/compare_machines.rst",
+            category="Figures",
+            labels={"figure": "compare_machines"},
+        ),
+        svg="results/{experiment}/figures/compare_machines.svg",
+    log:
+        "logs/{experiment}/machine_comparison.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        thresholds=THRESHOLDS,
+        anonymise=ANALYSIS["anonymise"],
+    script:
+        "../scripts/machine_comparison.py"

@@ -84,7 +84,7 @@ THRESHOLDS = {
 REPORTED_CONFIG = canonical({"experiment": STUDY.experiment, "grid": config["grid"]})
 FIGURE_CAPTIONS = {
     name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst").read_text().strip()
-    for name in [*FIGURE_NAMES, "compare"]
+    for name in [*FIGURE_NAMES, "compare", "compare_machines"]
 }
 
 
@@ -101,7 +101,19 @@ COMPARISON_BASELINES = {
     "experiment": STUDY.experiment,
     "build": STUDY.builds[0].name,
     "model": STUDY.models[0].name if STUDY.models else "",
+    "machine": STUDY.machines[0].name,
 }
+
+
+def machine_comparison(wildcards):
+    """Each machine against its own limits, when machines are configured."""
+    if not STUDY.machine_axis:
+        return {}
+    results = f"results/{wildcards.experiment}"
+    return {
+        "machines": f"{results}/analysis/compare_machines.parquet",
+        "machines_figure": f"{results}/figures/compare_machines.png",
+    }
 
 
 def comparison_runs(wildcards):

@@ -17,10 +17,15 @@ if snakemake.params.anonymise:  # paths in the config (extra_args, models) too
     config = json.loads(derive.scrub_paths(json.dumps(config)))
 tables = derive.read(Path(snakemake.input.tables[0]).parent)
 tables["compare_summary"] = pd.read_parquet(snakemake.input.comparison)
+tables["compare"] = pd.read_parquet(Path(snakemake.input.comparison).with_name("compare.parquet"))
+if "machines" in snakemake.input.keys():
+    tables["compare_machines"] = pd.read_parquet(snakemake.input.machines)
 captions = snakemake.params.captions
 drawn = {name: (png, captions[name]) for name, png in zip(FIGURES, snakemake.input.figures, strict=True)}
 if (tables["compare_summary"]["matched"] > 0).any():  # else the report says why, without a blank figure
     drawn["compare"] = (snakemake.input.comparison_figure, captions["compare"])
+if "machines_figure" in snakemake.input.keys():
+    drawn["compare_machines"] = (snakemake.input.machines_figure, captions["compare_machines"])
 content = report.build(runs, tables, drawn, config, limits,
                        Thresholds(**snakemake.params.thresholds))
 report.write(content, snakemake.output.md, snakemake.output.html)

@@ -16,7 +16,7 @@ from .context import CACHE_TYPE_BYTES, cells_needed
 
 METRICS = ["n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s"]
 COMBINATION = ["pp", "tg", "b"]
-SERIES = ["experiment", "model", "build", "config"]
+SERIES = ["experiment", "model", "build", "machine", "config"]
 # Options that make two rows different measurements; those that vary form the `config` label.
 OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
            "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate", "extra_args"]
@@ -66,6 +66,9 @@ def bootstrap_median_interval(values: np.ndarray, rng: np.random.Generator) -> t
 def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """One row per measured combination: the median of its repetitions (and, from 3 on, min, max
     and coefficient of variation; from 5 on a bootstrap 95% interval), with validity flags."""
+    runs = runs.reindex(columns=[*runs.columns, *(c for c in SERIES if c not in runs and c != "config")])
+    # "" for rows of no configured machine: one value that groups, merges and compares like the others
+    runs = runs.assign(machine=runs["machine"].astype(object).where(runs["machine"].notna(), ""))
     ok = with_config_label(runs[runs["status"] == "ok"])
     carried = [c for c in CARRIED if c in ok]
     groups = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True)
@@ -340,7 +343,14 @@ def kv_bytes_per_cell(row) -> float:
     return row.model_n_layer * row.model_n_head_kv * row.model_head_dim * per_element
 
 
-def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFrame:
+def limits_list(limits: dict | list[dict] | None) -> list[dict]:
+    """The measured limits as a list: one entry per machine (a single dict: one machine)."""
+    if not limits:
+        return []
+    return [limits] if isinstance(limits, dict) else list(limits)
+
+
+def hardware_efficiency(table: pd.DataFrame, limits: dict | list[dict] | None) -> pd.DataFrame:
     """How close to the machine: memory bandwidth achieved in generation (the weights a decode
     step reads, once per step, plus the KV cache filled so far) and FLOP/s achieved in prompt
     processing (2 × block parameters × prompt tokens, plus the output layer for the one token per
@@ -362,14 +372,15 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | None) -> pd.DataFram
     flop = 2 * (table["model_block_params"].astype(float) * prompt_tokens(table)
                 + table["model_output_params"].astype(float) * prompts)
     out["flops_g"] = flop / table["t_pp"] / 1e9
-    limits = limits or {}
     # the limits are the CPU's and its memory's: a run offloaded to a GPU is not compared with them
     offloaded = table["n_gpu_layers"].fillna(0).astype(float) > 0 if "n_gpu_layers" in table else False
-    same_host = out["host_name"].notna() & (out["host_name"] == limits.get("host_name")) & ~offloaded
-    bandwidth_limit = limits.get("bandwidth_gb_s")
-    flops_limit = limits.get("flops_g")
-    out["bandwidth_limit_gb_s"] = np.where(same_host, bandwidth_limit or np.nan, np.nan)
-    out["flops_limit_g"] = np.where(same_host, flops_limit or np.nan, np.nan)
+    # each row against its own machine's limits (one set without `machines`)
+    by_machine = {entry.get("machine") or "": entry for entry in limits_list(limits)}
+    own = [by_machine.get(m, {}) for m in out["machine"]]
+    own_host = pd.Series([entry.get("host_name") for entry in own], index=out.index)
+    same_host = out["host_name"].notna() & (out["host_name"] == own_host) & ~offloaded
+    out["bandwidth_limit_gb_s"] = np.where(same_host, [e.get("bandwidth_gb_s") or np.nan for e in own], np.nan)
+    out["flops_limit_g"] = np.where(same_host, [e.get("flops_g") or np.nan for e in own], np.nan)
     out["bandwidth_pct"] = 100 * out["bandwidth_gb_s"] / out["bandwidth_limit_gb_s"]
     out["flops_pct"] = 100 * out["flops_g"] / out["flops_limit_g"]
     out["note"] = np.where(out["bandwidth_gb_s"].isna(), "model size or shape unknown (e.g. an imported row)",
@@ -392,16 +403,16 @@ def status_counts(runs: pd.DataFrame) -> dict[str, int]:
 COMPARED = ["s_pp", "s_tg", "s", "t_pp", "t_tg", "t"]
 
 
-COMPARE_COLUMNS = ["axis", "baseline", "other", "model", "build", "config", *COMBINATION, "metric", "base", "value",
-                   "ratio", "beyond_noise"]
+COMPARE_COLUMNS = ["axis", "baseline", "other", "model", "build", "machine", "config", *COMBINATION, "metric",
+                   "base", "value", "ratio", "beyond_noise"]
 
 
 def comparison_pairs(table: pd.DataFrame, baselines: dict[str, str]) -> list[tuple[str, str, str]]:
     """(axis, baseline, other) for every axis that varies: experiments (runs), builds, models. The
-    baseline is the one named, else the first; builds and models are compared within a run."""
+    baseline is the one named, else the first; builds, models and machines are compared within a run."""
     pairs = []
-    for axis in ("experiment", "build", "model"):
-        values = sorted(table[axis].unique())
+    for axis in ("experiment", "build", "model", "machine"):
+        values = sorted(v for v in table[axis].unique() if v != "")
         if len(values) < 2:
             continue
         baseline = baselines.get(axis) if baselines.get(axis) in values else values[0]
@@ -418,7 +429,7 @@ def compare(table: pd.DataFrame, axis: str, baseline: str, other: str) -> tuple[
     the noise (their min–max ranges do not overlap). Returns the ratios and, when nothing
     matched, why."""
     base, them = table[table[axis] == baseline], table[table[axis] == other]
-    shared = [c for c in ("experiment", "model", "build")
+    shared = [c for c in ("experiment", "model", "build", "machine")
               if c != axis and set(base[c]) & set(them[c])]
     keys = shared + ["config", *COMBINATION]
     if base.duplicated(keys).any() or them.duplicated(keys).any():
@@ -432,7 +443,7 @@ def compare(table: pd.DataFrame, axis: str, baseline: str, other: str) -> tuple[
     parts = []
     for metric in COMPARED:
         part = merged[keys].copy()
-        for column in ("model", "build"):
+        for column in ("model", "build", "machine"):
             if column not in part:  # not shared: say both
                 part[column] = merged[f"{column}_base"].astype(str) + " / " + merged[f"{column}_other"].astype(str)
         base_value, value = merged[f"{metric}_base"].astype(float), merged[f"{metric}_other"].astype(float)
@@ -485,3 +496,41 @@ def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple
                          "note": "" if len(valid) == len(group) else
                          f"{len(group) - len(valid)} ratio(s) undefined (a zero or missing value)"})
     return pd.DataFrame(rows, columns=columns)
+
+
+VERBS = {"s_tg": "decodes", "s_pp": "processes prompts"}
+
+
+def machine_verdict(ratios: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Which machine is ahead where, one sentence per machine compared with the first: for decoding
+    (S_TG) and prompt processing (S_PP) the geometric mean ratio, the B where the gap is largest,
+    and whether the gap is beyond the noise of the repetitions."""
+    sentences = []
+    machines = summary[(summary["axis"] == "machine") & (summary["matched"] > 0)]
+    for (baseline, other), pair in machines.groupby(["baseline", "other"], sort=False):
+        parts = []
+        for metric, verb in VERBS.items():
+            row = pair[pair["metric"] == metric]
+            if row.empty or pd.isna(row["geomean_ratio"].iloc[0]):
+                continue
+            row = row.iloc[0]
+            mean = float(row["geomean_ratio"])
+            ahead, behind, factor = (other, baseline, mean) if mean >= 1 else (baseline, other, 1 / mean)
+            points = ratios[(ratios["axis"] == "machine") & (ratios["baseline"] == baseline)
+                            & (ratios["other"] == other) & (ratios["metric"] == metric)]
+            values = pd.to_numeric(points["ratio"], errors="coerce")
+            by_b = np.exp(np.log(values[values > 0]).groupby(points["b"]).mean())
+            where = ""
+            if len(by_b) > 1:
+                b = (np.log(by_b) * (1 if mean >= 1 else -1)).idxmax()
+                where = f", most at B = {b} ({max(by_b[b], 1 / by_b[b]):.2f}x)"
+            if row["judged"]:
+                noise = (f"beyond the noise in {int(row['beyond_noise'])} of {int(row['judged'])} combinations"
+                         if row["beyond_noise"] else "within the noise in every combination")
+            else:
+                noise = "noise not judged (fewer than 3 repetitions)"
+            parts.append(f"{ahead} {verb} {factor:.2f}x faster than {behind} (geometric mean over "
+                         f"{int(row['matched'])} combinations{where}; {noise})")
+        if parts:
+            sentences.append("; ".join(parts) + ".")
+    return sentences

@@ -18,13 +18,13 @@ from .outputs import TABLES
 PATH = re.compile(r"(?<![\w:/.])(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
 
 
-def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
+def anonymise(runs: pd.DataFrame, limits: dict | list[dict] | None = None
+              ) -> tuple[pd.DataFrame, dict | list[dict] | None]:
     """Host names, job ids and paths replaced, for tables and reports meant to be shared:
     hosts become host-1, host-2, …; jobs job-1, …; a path keeps only its file name."""
     runs = runs.copy()
     names = set(runs["host_name"].dropna()) | set(runs["job_node"].dropna())
-    if limits and limits.get("host_name"):
-        names.add(limits["host_name"])
+    names |= {entry["host_name"] for entry in analysis.limits_list(limits) if entry.get("host_name")}
     hosts = {h: f"host-{i}" for i, h in enumerate(sorted(names), start=1)}
     jobs = {j: f"job-{i}" for i, j in enumerate(sorted(set(runs["job_id"].dropna())), start=1)}
     runs["host_name"] = runs["host_name"].map(hosts)
@@ -37,7 +37,8 @@ def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFr
         if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
             runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
     if limits:
-        limits = {**limits, "host_name": hosts.get(limits.get("host_name"))}
+        hidden = [{**entry, "host_name": hosts.get(entry.get("host_name"))} for entry in analysis.limits_list(limits)]
+        limits = hidden[0] if isinstance(limits, dict) else hidden
     return runs, limits
 
 
@@ -57,11 +58,13 @@ def _scrub(value, names: dict) -> object:
     return value
 
 
-def load(runs_paths: list[str], limits_paths: list[str], shared: bool) -> tuple[pd.DataFrame, dict | None]:
-    """The runs tables (several are stacked) and the machine's limits if measured, as the
-    analysis shares them: anonymised when asked."""
+def load(runs_paths: list[str], limits_paths: list[str], shared: bool
+         ) -> tuple[pd.DataFrame, dict | list[dict] | None]:
+    """The runs tables (several are stacked) and the machine's limits if measured (a list, one
+    per machine, when there are several), as the analysis shares them: anonymised when asked."""
     runs = pd.concat([pd.read_parquet(p) for p in runs_paths], ignore_index=True)
-    limits = json.loads(Path(limits_paths[0]).read_text()) if limits_paths else None
+    measured = [json.loads(Path(p).read_text()) for p in limits_paths]
+    limits = (measured[0] if len(measured) == 1 else measured) or None
     return anonymise(runs, limits) if shared else (runs, limits)
 
 
@@ -77,7 +80,20 @@ def comparison(runs: pd.DataFrame, baselines: dict[str, str],
     return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes)}
 
 
-def derive(runs: pd.DataFrame, limits: dict | None,
+def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
+                       thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Per machine and combination: the speeds, and the bandwidth and FLOP/s achieved, each also
+    as a share of that machine's own measured limits."""
+    runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
+    table = analysis.combinations(runs, thresholds)
+    hardware = analysis.hardware_efficiency(table, limits)
+    keep = ["bandwidth_gb_s", "bandwidth_limit_gb_s", "bandwidth_pct", "flops_g", "flops_limit_g", "flops_pct"]
+    speeds = ["n_reps", "s_pp", "s_tg", "s_tg_min", "s_tg_max", "s", "valid"]
+    out = pd.concat([table[analysis.SERIES + analysis.COMBINATION + speeds], hardware[keep]], axis=1)
+    return out[out["machine"] != ""].reset_index(drop=True)
+
+
+def derive(runs: pd.DataFrame, limits: dict | list[dict] | None,
            thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))

@@ -75,7 +75,8 @@ class Job:
     def relpath(self) -> str:
         """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/); the machine's
         level only when machines are configured."""
-        return f"{self.machine_dir + '/' if self.machine_dir else ''}{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
+        machine = f"{self.machine_dir}/" if self.machine_dir else ""
+        return f"{machine}{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
 
     def context(self) -> tuple[int, int, int]:
         """(-c value, cells allocated, cells needed)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import SERIES, Thresholds, status_counts
+from .analysis import SERIES, Thresholds, limits_list, machine_verdict, status_counts
 from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
@@ -72,7 +72,8 @@ def shown(frame: pd.DataFrame, columns: list[str], digits: dict | None = None) -
 
 
 def series_name(row) -> str:
-    return " · ".join(str(row[k]) for k in ("model", "build", "config") if row.get(k))
+    return " · ".join(str(row[k]) for k in ("model", "build", "machine", "config")
+                      if isinstance(row.get(k), str) and row.get(k))
 
 
 # ---------------------------------------------------------------- sections
@@ -86,7 +87,7 @@ def section(r: Report, heading: str, data: pd.DataFrame) -> bool:
     return not data.empty
 
 
-def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None):
+def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | list[dict] | None):
     r.heading("Provenance")
     counts = status_counts(runs)
     measured = runs[~runs["imported"].astype(bool)]
@@ -108,10 +109,11 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
             r.text(f"Measured from {start} to {end} (UTC).")
     if len(imported):
         r.text("Imported logs: " + ", ".join(sorted(imported["source_file"].dropna().unique())))
-    if limits:
-        r.text(f"Machine limits on {limits.get('host_name')}: memory bandwidth "
-               f"{limits['bandwidth_gb_s']:.1f} GB/s ({limits['bandwidth_method']}); arithmetic "
-               f"{limits['flops_g']:.1f} GFLOP/s ({limits['flops_method']}).")
+    for entry in limits_list(limits):
+        machine = f"machine {entry['machine']}, " if entry.get("machine") else ""
+        r.text(f"Machine limits on {machine}{entry.get('host_name')}: memory bandwidth "
+               f"{entry['bandwidth_gb_s']:.1f} GB/s ({entry['bandwidth_method']}); arithmetic "
+               f"{entry['flops_g']:.1f} GFLOP/s ({entry['flops_method']}).")
 
 
 def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
@@ -188,7 +190,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
         return
     lines = []
     for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
-        label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[4]} TG={key[5]}"
+        label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[-2]} TG={key[-1]}"
         if (group["b"] > 1).sum() == 0:
             lines.append(f"{label}: only B = 1 measured, nothing to scale.")
             continue
@@ -199,9 +201,11 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
         ratios = ", ".join(f"{v:.2f}" for v in group["t_tg_ratio"])
         bs = ", ".join(str(b) for b in group["b"])
         regimes = [g for g in group["regime"] if g]
-        sat = saturation[(saturation["pp"] == key[4]) & (saturation["tg"] == key[5])
-                         & (saturation["model"] == key[1]) & (saturation["build"] == key[2])
-                         & (saturation["config"] == key[3])].set_index("metric")
+        k = dict(zip(SERIES + ["pp", "tg"], key, strict=True))
+        sat = saturation[(saturation["pp"] == k["pp"]) & (saturation["tg"] == k["tg"])
+                         & (saturation["model"] == k["model"]) & (saturation["build"] == k["build"])
+                         & (saturation["machine"] == k["machine"])
+                         & (saturation["config"] == k["config"])].set_index("metric")
         lines.append(f"{label}: T_TG(B)/T_TG(1) = "
                      f"{ratios} for B = {bs} (ideal {bs}); growth from the previous B: "
                      f"{', '.join(regimes) or '–'}; saturation of S_TG at B = "
@@ -315,7 +319,7 @@ def latency_section(r: Report, tables: dict):
                           "pareto", "valid"], {"ttft_s": 3}, source="latency")
 
 
-def hardware_section(r: Report, tables: dict, limits: dict | None):
+def hardware_section(r: Report, tables: dict, limits: dict | list[dict] | None):
     hardware = tables["hardware"]
     r.heading("How close to the hardware")
     if hardware.empty or hardware["bandwidth_gb_s"].isna().all():
@@ -386,11 +390,28 @@ def comparison_section(r: Report, tables: dict):
             source="compare_summary")
 
 
+def machines_section(r: Report, tables: dict):
+    """Which machine is ahead where, and how close each comes to its own limits."""
+    machines = tables.get("compare_machines")
+    if machines is None or machines.empty:
+        return
+    r.heading("Machines")
+    ratios, summary = tables.get("compare"), tables.get("compare_summary")
+    sentences = machine_verdict(ratios, summary) if ratios is not None and summary is not None else []
+    r.text(" ".join(sentences) or "No combination was measured on more than one machine.")
+    r.text("Each machine's achieved bandwidth and FLOP/s as a share of its own measured limits "
+           "(empty where that machine's limits were not measured on the row's host):")
+    r.table(machines, ["machine", "model", "build", "pp", "tg", "b", "s_pp", "s_tg", "bandwidth_gb_s", "bandwidth_pct",
+                       "flops_g", "flops_pct", "valid"], {"bandwidth_pct": 0, "flops_pct": 0},
+            source="compare_machines")
+
+
 def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]], config: dict,
-          limits: dict | None, thresholds: Thresholds) -> Report:
+          limits: dict | list[dict] | None, thresholds: Thresholds) -> Report:
     r = Report()
     r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
     provenance(r, runs, config, limits)
+    machines_section(r, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
     q2_q3(r, tables, thresholds)

@@ -22,7 +22,8 @@ from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
-from .machines import Machine, from_config as machines_from_config
+from .machines import Machine
+from .machines import from_config as machines_from_config
 from .synth import ModelShape, SyntheticSpec, spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
