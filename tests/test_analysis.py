@@ -29,7 +29,7 @@ def make_runs(rows: list[dict], **common) -> pd.DataFrame:
                    "s": (pp + tg) * b / (t_pp + t_tg)}
         records.append({"experiment": "e", "model": row.get("model", "m"), "build": "b1",
                         "rep": row.get("rep", 1), "pp": pp, "tg": tg, "b": b, "status": "ok", "reason": "",
-                        "metrics": metrics, "options": {}, **common})
+                        "machine": row.get("machine"), "metrics": metrics, "options": {}, **common})
     return runs_table(records).to_pandas()
 
 
