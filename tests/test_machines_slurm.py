@@ -75,7 +75,9 @@ def test_the_machines_are_compared_combination_by_combination(machines_run):
     assert sorted(ratios.loc[ratios["metric"] == "s_tg", "b"]) == [1, 2]
     summary = pd.read_parquet(results / "analysis" / "compare_summary.parquet")
     s_tg = summary[(summary["axis"] == "machine") & (summary["metric"] == "s_tg")].iloc[0]
-    assert s_tg["matched"] == 2 and s_tg["judged"] == 2 and s_tg["same_run"]
+    # every combination with 3 repetitions per machine: the noise test judged each (its verdict and
+    # the ratio are measurements of a shared VM, not asserted)
+    assert s_tg["matched"] == 2 and s_tg["judged"] == 2
     assert 0 < s_tg["geomean_ratio"] < 10
     shares = pd.read_parquet(results / "analysis" / "compare_machines.parquet")
     assert set(shares["machine"]) == {"first", "second"}
