@@ -498,7 +498,7 @@ def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple
     return pd.DataFrame(rows, columns=columns)
 
 
-VERBS = {"s_tg": "decodes", "s_pp": "processes prompts"}
+VERBS = {"s_tg": ("decodes", "decode"), "s_pp": ("processes prompts", "process prompts")}
 
 
 def machine_verdict(ratios: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -509,7 +509,7 @@ def machine_verdict(ratios: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     machines = summary[(summary["axis"] == "machine") & (summary["matched"] > 0)]
     for (baseline, other), pair in machines.groupby(["baseline", "other"], sort=False):
         parts = []
-        for metric, verb in VERBS.items():
+        for metric, (verb, verb_plural) in VERBS.items():
             row = pair[pair["metric"] == metric]
             if row.empty or pd.isna(row["geomean_ratio"].iloc[0]):
                 continue
@@ -524,13 +524,14 @@ def machine_verdict(ratios: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
             if len(by_b) > 1:
                 b = (np.log(by_b) * (1 if mean >= 1 else -1)).idxmax()
                 where = f", most at B = {b} ({max(by_b[b], 1 / by_b[b]):.2f}x)"
-            if row["judged"]:
-                noise = (f"beyond the noise in {int(row['beyond_noise'])} of {int(row['judged'])} combinations"
-                         if row["beyond_noise"] else "within the noise in every combination")
-            else:
-                noise = "noise not judged (fewer than 3 repetitions)"
-            parts.append(f"{ahead} {verb} {factor:.2f}x faster than {behind} (geometric mean over "
-                         f"{int(row['matched'])} combinations{where}; {noise})")
+            over = f"geometric mean over {int(row['matched'])} combinations{where}"
+            if row["judged"] and not row["beyond_noise"]:  # a ratio is no lead when the noise covers it
+                parts.append(f"{other} and {baseline} {verb_plural} alike within the noise in every "
+                             f"combination (ratio {mean:.2f}, {over})")
+                continue
+            noise = (f"beyond the noise in {int(row['beyond_noise'])} of {int(row['judged'])} combinations"
+                     if row["judged"] else "noise not judged (fewer than 3 repetitions)")
+            parts.append(f"{ahead} {verb} {factor:.2f}x faster than {behind} ({over}; {noise})")
         if parts:
             sentences.append("; ".join(parts) + ".")
     return sentences
