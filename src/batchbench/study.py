@@ -326,7 +326,8 @@ class Study:
         for job in self.skipped:
             c, allocated, needed = job.context()
             out.append({"schema_version": 1, "experiment": self.experiment, "model": job.model,
-                        "build": job.build, "machine": job.machine, "pp": job.pp, "tg": job.tg, "b": job.b,
+                        "build": job.build, **({"machine": job.machine} if job.machine is not None else {}),
+                        "pp": job.pp, "tg": job.tg, "b": job.b,
                         "rep": job.rep, "ctx": c, "options": job.option_map,
                         "extra_args": list(job.extra_args), "status": "skipped",
                         "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
