@@ -182,3 +182,19 @@ def test_rows_without_machines_are_analysed_as_before():
     assert derive.machine_comparison(runs, None).empty
     assert np.isnan(analysis.hardware_efficiency(table, {"host_name": "x", "bandwidth_gb_s": 1.0})
                     .loc[0, "bandwidth_pct"])
+
+
+def test_the_report_says_which_machine_is_ahead_and_when_their_jobs_ran_apart():
+    from batchbench import report
+
+    runs = two_machines(ratio_tg=2.0)
+    tables = derive.comparison(runs, {"machine": "alpha"})
+    tables["compare_machines"] = derive.machine_comparison(runs, None)
+    r = report.Report()
+    report.machines_section(r, tables)
+    report.comparison_section(r, tables)
+    text = " ".join(str(payload) for kind, payload in r.blocks if kind == "text")
+    assert "alpha decodes 2.00x faster than beta" in text
+    # no start times: not known to be interleaved, said for machines without "compare as an axis"
+    assert "beta against alpha (machine): their jobs ran at different times" in text
+    assert "compare them as an axis" not in text
