@@ -2,19 +2,16 @@
 profile and the real llama-batched-bench."""
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from conftest import ROOT
 from slurm_cluster import slurm_cluster_fixture
-from workflow import TINY, snakemake
+from test_slurm_workflow import jobs_env, slurm_config
+from workflow import snakemake
 
 pytestmark = pytest.mark.real
 slurm = slurm_cluster_fixture(scope="module")
@@ -22,17 +19,10 @@ slurm = slurm_cluster_fixture(scope="module")
 
 @pytest.fixture(scope="module")
 def machines_run(slurm, tmp_path_factory):
-    from snakemake.utils import validate
-
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    validate(config, str(ROOT / "schemas" / "config.schema.yaml"), set_default=True)
+    config, env = slurm_config(npp=[32], repetitions=3), jobs_env(slurm)
     config["experiment"] = "machines"
-    config["models"] = [{"name": "tiny", "synthetic": {**TINY, "quant": "Q8_0"}}]
-    config["grid"] = {"npp": [32], "ntg": [16], "npl": [1, 2], "threads": 1, "batch": 2048, "ubatch": 512,
-                      "repetitions": 3}
     config["machines"] = [{"name": "first", "partition": slurm.partitions[0]},
                           {"name": "second", "partition": slurm.partitions[1]}]
-    env = {**slurm.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), slurm.env["PATH"]])}
     workdir = tmp_path_factory.mktemp("machines-run")
     snakemake(workdir, config, "--profile", str(ROOT / "profiles" / "slurm"), env=env)
     return workdir, config, env
