@@ -74,7 +74,9 @@ def test_the_machines_are_compared_combination_by_combination(machines_run):
     assert shares["bandwidth_pct"].notna().all() and shares["flops_pct"].notna().all()
     assert (results / "figures" / "compare_machines.png").stat().st_size > 10_000
     report = (results / "report.md").read_text()
-    assert "## Machines" in report and "decodes" in report and "faster than" in report
+    machines = report.split("## Machines", 1)[1]
+    assert re.search(r"(first|second) decodes [\d.]+x faster than|second and first decode alike within the noise",
+                     machines), machines[:2000]
 
 
 def test_a_rerun_submits_nothing(machines_run):
