@@ -1,13 +1,16 @@
 """The job runner against a stand-in binary: every way a run can end gives a record."""
 
 import json
+import os
 import sys
 import textwrap
 
 from batchbench.bench_job import main
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
-        "ctx": 192, "options": {"batch": 2048}, "extra_args": [], "timeout_s": 5, "retries": 2}
+        "ctx": 192, "options": {"batch": 2048}, "extra_args": [], "timeout_s": 5, "retries": 2,
+        # a stand-in is a one-thread Python process on a shared machine: no verdict on it here
+        "min_cpu_share": 0, "max_cpu_pressure": 1, "max_memory_pressure": 1, "max_steal": 1}
 RESULT = ('{"n_kv_max": 512, "n_batch": 2048, "n_ubatch": 512, "flash_attn": -1, "is_pp_shared": 0, '
           '"n_gpu_layers": -1, "n_threads": 2, "n_threads_batch": 2, "pp": 64, "tg": 32, "pl": 2, '
           '"n_kv": 192, "t_pp": 0.1, "speed_pp": 1280.0, "t_tg": 0.2, "speed_tg": 320.0, "t": 0.3, '
@@ -90,3 +93,57 @@ def test_markdown_when_the_binary_has_no_jsonl(tmp_path):
         """
     rec, _ = run(tmp_path, body, jsonl=False)
     assert rec["status"] == "ok" and rec["metrics"]["s_tg"] == 320.0
+
+
+def test_counters_of_the_benchmark_process(tmp_path):
+    rec, _ = run(tmp_path, f"""
+        end = time.process_time() + 0.3
+        while time.process_time() < end: pass
+        print({RESULT!r})""")
+    c = rec["counters"]
+    assert c["cpu_time_s"] >= 0.3 and c["threads"] == 2  # as llama.cpp reported it
+    assert 0 < c["cpu_share"] <= 0.5 + 0.05  # one busy thread of the two
+    assert c["involuntary_switches"] >= 0 and c["major_faults"] >= 0
+    if os.path.exists("/proc/pressure/cpu"):
+        assert 0 <= c["cpu_pressure_some"] <= 1
+    assert rec["disturbed"] is False and rec["remeasured"] == 0 and len(rec["measurements"]) == 1
+
+
+SPIN_ONE_THREAD = RESULT.replace('"n_threads": 2, "n_threads_batch": 2', '"n_threads": 1, "n_threads_batch": 1')
+
+
+def idle_then_busy(counter, idle_runs: int) -> str:
+    """A stand-in that sleeps through its first `idle_runs` runs (it gets no CPU: disturbed),
+    then keeps its one thread busy."""
+    return f"""
+        p = {str(counter)!r}
+        n = int(open(p).read()) if os.path.exists(p) else 0
+        open(p, 'w').write(str(n + 1))
+        if n < {idle_runs}:
+            time.sleep(0.3)
+        else:
+            end = time.process_time() + 0.3
+            while time.process_time() < end: pass
+        print({SPIN_ONE_THREAD!r})"""
+
+
+def test_disturbed_job_is_measured_again(tmp_path):
+    rec, log = run(tmp_path, idle_then_busy(tmp_path / "count", 2), min_cpu_share=0.3)
+    assert rec["status"] == "ok" and rec["disturbed"] is False and rec["remeasured"] == 2
+    assert rec["attempts"] == 3 and [m["disturbed"] for m in rec["measurements"]] == [True, True, False]
+    first = rec["measurements"][0]
+    assert first["metrics"]["t_tg"] == 0.2 and "of its 1 threads' CPU time" in first["disturbed_reason"]
+    assert rec["counters"] == rec["measurements"][-1]["counters"] and rec["counters"]["cpu_share"] >= 0.3
+    assert log.count("disturbed, measuring again") == 2
+
+
+def test_every_attempt_disturbed_stays_ok_and_flagged(tmp_path):
+    rec, _ = run(tmp_path, idle_then_busy(tmp_path / "count", 9), min_cpu_share=0.3, remeasure=1)
+    assert rec["status"] == "ok" and rec["disturbed"] is True and rec["attempts"] == 2
+    assert rec["remeasured"] == 1 and "CPU time" in rec["disturbed_reason"]
+    assert rec["metrics"]["t_tg"] == 0.2
+
+
+def test_no_remeasure(tmp_path):
+    rec, _ = run(tmp_path, idle_then_busy(tmp_path / "count", 9), min_cpu_share=0.3, remeasure=0)
+    assert rec["disturbed"] is True and rec["attempts"] == 1 and rec["remeasured"] == 0

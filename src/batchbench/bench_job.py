@@ -19,7 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from . import host
+from . import host, surroundings
 from .command import bench_argv
 from .files import write_json_atomic
 from .parse import result_rows
@@ -91,6 +91,76 @@ class Runner:
         return code, out, err
 
 
+def job_policy(spec: dict) -> dict:
+    """How the job runs (not what it measures): the one place the runner reads its policy from.
+    Keys left out of the spec take their defaults, so a job planned before a key existed is
+    planned the same."""
+    limits = {k: spec.get(k, v) for k, v in surroundings.DEFAULT_LIMITS.items()}
+    return {"timeout_s": spec.get("timeout_s"), "retries": int(spec.get("retries", 2)),
+            "address_space_mb": spec.get("address_space_mb"),
+            "remeasure": int(spec.get("remeasure", surroundings.DEFAULT_REMEASURE)), "limits": limits}
+
+
+def threads_given(spec: dict, metrics: dict | None) -> int:
+    """The CPU threads the benchmark ran with: as llama.cpp reported them, else as asked, else
+    llama.cpp's default of every CPU the job may use."""
+    metrics, options = metrics or {}, spec.get("options") or {}
+    for source, keys in ((metrics, ("n_threads", "n_threads_batch")), (options, ("threads", "threads_batch"))):
+        values = [int(source[k]) for k in keys if isinstance(source.get(k), int) and source[k] > 0]
+        if values:
+            return max(values)
+    return surroundings.available_cpus()
+
+
+def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log, number: int) -> dict:
+    """One run of the benchmark process with what surrounded it: an attempt of the record."""
+    log.write(f"=== attempt {number}: {shlex.join(argv)}\n")
+    log.flush()
+    start = now_iso()
+    before = surroundings.Snapshot.take()
+    code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_mb"])
+    after = surroundings.Snapshot.take()
+    attempt = {"attempt": number, "start_time": start, "end_time": now_iso(), "returncode": code,
+               "stderr": stderr, "metrics": None, "disturbed": None, "disturbed_reason": None}
+    if code is None:
+        attempt.update(status="timeout", reason=f"no result within the {policy['timeout_s']} s timeout")
+    else:
+        rows = [r for r in result_rows(stdout, stderr)
+                if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
+        if code == 0 and rows:
+            attempt.update(status="ok", reason="", metrics=rows[-1])
+        else:
+            attempt.update(zip(("status", "reason"), classify_failure(code, stderr), strict=True))
+    attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]))
+    if attempt["status"] == "ok":
+        reasons = surroundings.verdict(attempt["counters"], policy["limits"])
+        attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)
+    return attempt
+
+
+def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log) -> tuple[dict, list[dict]]:
+    """Every attempt, and the one the row reports: a result, measured again while the machine
+    disturbed it (at most `remeasure` times); a lost result run again (at most `retries`)."""
+    attempts: list[dict] = []
+    retries, remeasures = policy["retries"], policy["remeasure"]
+    while True:
+        attempt = measure_once(runner, argv, spec, policy, log, len(attempts) + 1)
+        attempts.append(attempt)
+        if attempt["status"] == "ok":
+            if not attempt["disturbed"] or remeasures == 0:
+                break
+            remeasures -= 1
+            log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
+        elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
+            break  # a crash is not the lost-log defect: retrying would only repeat it
+        else:
+            retries -= 1
+    results = [a for a in attempts if a["status"] == "ok"]
+    # the last undisturbed result; else the last result (flagged); else how it ended
+    chosen = next((a for a in reversed(results) if not a["disturbed"]), results[-1] if results else attempts[-1])
+    return chosen, attempts
+
+
 def run_job(spec: dict, build: dict, model: dict, log) -> dict:
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
@@ -105,38 +175,34 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
         "model_info": model,
         "build_info": build,
     }
-    runner = Runner()
+    policy = job_policy(spec)
     start_wall, start = time.monotonic(), now_iso()
-    status, reason, metrics, code, stderr = "failed", "not run", None, None, ""
-    attempts = 0
-    for attempts in range(1, spec["retries"] + 2):
-        log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
-        log.flush()
-        code, stdout, stderr = runner.run(argv, log, spec.get("timeout_s"), spec.get("address_space_mb"))
-        if code is None:
-            status, reason = "timeout", f"no result within the {spec['timeout_s']} s timeout"
-            break
-        rows = [r for r in result_rows(stdout, stderr)
-                if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
-        if code == 0 and rows:
-            status, reason, metrics = "ok", "", rows[-1]
-            break
-        status, reason = classify_failure(code, stderr)
-        if code != 0:
-            break  # a crash is not the lost-log defect: retrying would only repeat it
-    if status == "failed" and code == 0:
-        reason += f" (after {attempts} attempts)"
+    chosen, attempts = measure(Runner(), argv, spec, policy, log)
+    code, reason = chosen["returncode"], chosen["reason"]
+    lost = [a for a in attempts if a["status"] == "failed" and a["returncode"] == 0]
+    if chosen["status"] == "failed" and code == 0:
+        reason += f" (after {len(lost)} attempts)"
     record.update({
-        "status": status,
+        "status": chosen["status"],
         "reason": reason,
         "exit_code": code if code is None or code >= 0 else None,
         "signal": -code if code is not None and code < 0 else None,
-        "stderr_tail": None if status == "ok" else stderr[-STDERR_TAIL_CHARS:],
-        "attempts": attempts,
+        "stderr_tail": None if chosen["status"] == "ok" else chosen["stderr"][-STDERR_TAIL_CHARS:],
+        "attempts": len(attempts),
         "start_time": start,
         "end_time": now_iso(),
         "wall_time_s": time.monotonic() - start_wall,
-        "metrics": metrics,
+        "metrics": chosen["metrics"],
+        # what surrounded the reported measurement, and whether it was disturbed
+        "counters": chosen["counters"],
+        "disturbed": chosen["disturbed"],
+        "disturbed_reason": chosen["disturbed_reason"],
+        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == "ok" and a["disturbed"]),
+        "limits": policy["limits"],
+        # every attempt, nothing discarded (stderr only as its end)
+        "measurements": [{**{k: v for k, v in a.items() if k != "stderr"},
+                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != "ok" else None}
+                         for a in attempts],
     })
     return record
 

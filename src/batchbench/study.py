@@ -20,6 +20,7 @@ from . import UserError
 from .build import PORTABLE_FLAGS, build_key
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
+from .surroundings import DEFAULT_LIMITS, DEFAULT_REMEASURE
 from .synth import ModelShape, SyntheticSpec, spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
@@ -205,7 +206,14 @@ class Study:
             "timeout_s": self.run.get("timeout_s"), "retries": int(self.run.get("retries", 2)),
             # only when set, so jobs planned before this option existed are not rerun
             **({"address_space_mb": limit} if (limit := self.run.get("address_space_limit_mb")) else {}),
+            **self.interference_policy(),
         }
+
+    def interference_policy(self) -> dict:
+        """`run.remeasure` and the limits of the disturbed verdict, where they differ from the
+        runner's defaults (so jobs planned before these keys existed are not rerun)."""
+        defaults = {"remeasure": DEFAULT_REMEASURE, **DEFAULT_LIMITS}
+        return {k: self.run[k] for k, v in defaults.items() if k in self.run and self.run[k] != v}
 
     def memory_bytes(self, job: Job) -> int:
         """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""

@@ -1,0 +1,124 @@
+"""What a benchmark process shared its machine with, and whether that disturbed it.
+
+Read around each benchmark process by the job runner (standard library only, Linux first):
+the process's own CPU time, involuntary context switches and major page faults (the runner's
+RUSAGE_CHILDREN before and after, so they are the benchmark's alone), and the machine's CPU and
+memory pressure (/proc/pressure, PSI) and CPU steal (/proc/stat) over the same wall time. A
+counter the machine does not offer is None (PSI is disabled on some kernels), never a guess.
+`verdict` turns the counters into `disturbed` and a reason a person understands.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+DEFAULT_REMEASURE = 2  # `run.remeasure`: new measurements of a disturbed job
+PRESSURE_FILES = {"cpu": "/proc/pressure/cpu", "memory": "/proc/pressure/memory"}
+
+# The thresholds of the verdict (under `run:` in the config); calibrated on this project's
+# 2-core machine, see the README's "Measurements you can trust".
+DEFAULT_LIMITS = {
+    "min_cpu_share": 0.85,        # of the wall time x the threads the benchmark was given
+    "max_cpu_pressure": 0.20,     # share of the wall time some task waited for a CPU
+    "max_memory_pressure": 0.05,  # share of the wall time some task waited for memory
+    "max_steal": 0.05,            # share of the machine's CPU time taken by the hypervisor
+}
+
+
+def _pressure_totals(path: str) -> dict[str, int] | None:
+    """{'some': µs, 'full': µs} stalled since boot, or None without PSI."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    totals = {}
+    for line in lines:
+        kind, *fields = line.split()
+        values = dict(field.split("=", 1) for field in fields if "=" in field)
+        if "total" in values:
+            totals[kind] = int(values["total"])
+    return totals or None
+
+
+def _cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(steal, all) ticks of every CPU since boot, or None where /proc/stat is missing."""
+    try:
+        with open(path) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    # guest time is already counted in user time: the first 8 fields are the whole
+    return ticks[7], sum(ticks[:8])
+
+
+@dataclass
+class Snapshot:
+    wall: float
+    children: resource.struct_rusage
+    pressure: dict[str, dict[str, int] | None]
+    ticks: tuple[int, int] | None
+
+    @classmethod
+    def take(cls, pressure_files: dict[str, str] = PRESSURE_FILES, stat: str = "/proc/stat") -> Snapshot:
+        return cls(time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN),
+                   {k: _pressure_totals(p) for k, p in pressure_files.items()}, _cpu_ticks(stat))
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def counters(before: Snapshot, after: Snapshot, threads: int | None) -> dict:
+    """The benchmark process's counters between two snapshots taken around it (it was waited
+    for in between), with `threads` the CPU threads it was given."""
+    wall = after.wall - before.wall
+    a, b = after.children, before.children
+    cpu = (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+    # it cannot use more threads than the CPUs this job may run on
+    usable = min(threads, available_cpus()) if threads else None
+    out = {
+        "wall_s": wall,
+        "cpu_time_s": cpu,
+        "threads": usable,
+        "cpu_share": cpu / (wall * usable) if usable and wall > 0 else None,
+        "involuntary_switches": a.ru_nivcsw - b.ru_nivcsw,
+        "major_faults": a.ru_majflt - b.ru_majflt,
+    }
+    for resource_name in PRESSURE_FILES:
+        start, end = before.pressure.get(resource_name), after.pressure.get(resource_name)
+        for kind in ("some", "full"):
+            ok = start and end and kind in start and kind in end and wall > 0
+            out[f"{resource_name}_pressure_{kind}"] = (end[kind] - start[kind]) / 1e6 / wall if ok else None
+    steal = None
+    if before.ticks and after.ticks and after.ticks[1] > before.ticks[1]:
+        steal = (after.ticks[0] - before.ticks[0]) / (after.ticks[1] - before.ticks[1])
+    out["cpu_steal"] = steal
+    return out
+
+
+def verdict(c: dict, limits: dict) -> list[str]:
+    """Why these counters say the measurement was disturbed ([] when it was not), in words."""
+    reasons = []
+    if c.get("cpu_share") is not None and c["cpu_share"] < limits["min_cpu_share"]:
+        reasons.append(f"the benchmark got {c['cpu_share'] * c['threads']:.1f} of its {c['threads']} "
+                       f"threads' CPU time ({c['cpu_share']:.0%}; at least {limits['min_cpu_share']:.0%} expected)")
+    if c.get("cpu_pressure_some") is not None and c["cpu_pressure_some"] > limits["max_cpu_pressure"]:
+        reasons.append(f"the machine's CPU was contended for {c['cpu_pressure_some']:.0%} of the job "
+                       f"(at most {limits['max_cpu_pressure']:.0%} allowed)")
+    if c.get("memory_pressure_some") is not None and c["memory_pressure_some"] > limits["max_memory_pressure"]:
+        reasons.append(f"tasks waited for memory for {c['memory_pressure_some']:.0%} of the job "
+                       f"(at most {limits['max_memory_pressure']:.0%} allowed)")
+    if c.get("cpu_steal") is not None and c["cpu_steal"] > limits["max_steal"]:
+        reasons.append(f"the hypervisor took {c['cpu_steal']:.0%} of the machine's CPU time (steal; "
+                       f"at most {limits['max_steal']:.0%} allowed)")
+    return reasons
