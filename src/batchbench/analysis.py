@@ -35,6 +35,7 @@ class Thresholds:
     min_time_s: float = 0.05       # a T_PP or T_TG shorter than this is not trusted
     max_cv: float = 0.10           # repetitions spreading more than this are flagged
     saturation_share: float = 0.10  # a doubling of B that gains less than this saturates
+    outlier_factor: float = 1.4    # a point this many times off its neighbours' fit is an outlier
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -89,9 +90,90 @@ def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
     if first is not None:
         table = pd.concat([table, first], axis=1)
     flags = [validity_flags(row, thresholds) for row in table.itertuples()]
+    disturbed = disturbed_flags(ok, table)
+    table["disturbed"] = disturbed.astype(bool).to_numpy()
+    table["outlier"] = outliers(table, thresholds.outlier_factor)
+    for f, why, off in zip(flags, disturbed, table["outlier"], strict=True):
+        f += [why] if why else []
+        f += [off] if off else []
+    table["outlier"] = table["outlier"].astype(bool)
     table["flags"] = ["; ".join(f) for f in flags]
     table["valid"] = [not f for f in flags]
     return table
+
+
+def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Per combination, why its measurement was disturbed ('' when none of its repetitions was):
+    the job measured it again and every attempt was disturbed."""
+    if "disturbed" not in ok or ok.empty:
+        return pd.Series([""] * len(table), dtype=object)
+    marked = ok.assign(_d=ok["disturbed"].eq(True),
+                       _why=ok["disturbed_reason"].map(lambda v: v if isinstance(v, str) else ""))
+    groups = marked.groupby(SERIES + COMBINATION, dropna=False, sort=True)
+    count, first = groups["_d"].sum(), groups.apply(lambda g: next(iter(g.loc[g["_d"], "_why"]), ""),
+                                                    include_groups=False)
+    reps = groups.size()
+    return pd.Series([f"disturbed ({int(n)} of {int(r)} repetitions): {why}" if n else ""
+                      for n, r, why in zip(count, reps, first, strict=True)], dtype=object)
+
+
+def trusted(table: pd.DataFrame) -> pd.DataFrame:
+    """The combinations the verdicts use: neither disturbed nor an outlier of their series."""
+    return table[~(table["disturbed"] | table["outlier"])]
+
+
+OUTLIER_MIN_POINTS = 5  # with fewer B values in a series, which point is off cannot be told
+OUTLIER_ENDS_FROM = 6   # an end point is extrapolated: only judged in longer series
+
+
+def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float) -> dict[int, float]:
+    """{index: measured / predicted} of the points far off a fit of their neighbours.
+
+    Worst first: the point whose removal leaves the others best explained by a quadratic (a line
+    for few points) in log B is an outlier when it is more than `factor` times off that fit,
+    several times more than any other point is, while the others fit within half the tolerance;
+    then the rest is judged again. Per-step decode time and S_PP change smoothly with B on clean
+    data (the fixtures' published logs and the seed's table are within 1.14 of such fits)."""
+    tolerance = np.log(factor)
+    keep, found = list(range(len(log_b))), {}
+    while len(keep) >= OUTLIER_MIN_POINTS:
+        best = None
+        for i in keep:
+            if i in (keep[0], keep[-1]) and len(keep) < OUTLIER_ENDS_FROM:
+                continue
+            others = [j for j in keep if j != i]
+            coef = np.polyfit(log_b[others], log_y[others], 1 if len(others) <= 3 else 2)
+            misfit = np.abs(log_y[others] - np.polyval(coef, log_b[others])).max()
+            if best is None or misfit < best[1]:
+                best = (i, misfit, log_y[i] - np.polyval(coef, log_b[i]))
+        i, misfit, off = best
+        if not (abs(off) > tolerance and abs(off) > 3 * misfit and misfit < tolerance / 2):
+            break
+        found[i] = float(np.exp(off))
+        keep.remove(i)
+    return found
+
+
+def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
+    """Per combination, why it is an outlier of its series (model, build, options, PP, TG)
+    across B ('' when it is not): its per-step decode time T_TG/TG or its S_PP."""
+    reasons = pd.Series("", index=table.index, dtype=object)
+    metrics = (("step", "T_TG/TG", lambda g: g["t_tg"] / g["tg"], 1000, "ms"),
+               ("s_pp", "S_PP", lambda g: g["s_pp"], 1, "t/s"))
+    for _, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False):
+        group = group.sort_values("b")
+        for _name, label, value, scale, unit in metrics:
+            y = value(group).astype(float)
+            usable = (y > 0) & np.isfinite(y) & (group["b"] > 0)
+            if usable.sum() < OUTLIER_MIN_POINTS:
+                continue
+            g, y = group[usable], y[usable]
+            for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor).items():
+                index = g.index[i]
+                note = (f"outlier: {label} {y.iloc[i] * scale:.3g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
+                        f"what its series' other B values predict")
+                reasons[index] = f"{reasons[index]}; {note}" if reasons[index] else note
+    return reasons
 
 
 def add_bootstrap(table: pd.DataFrame, ok: pd.DataFrame, count: np.ndarray) -> None:

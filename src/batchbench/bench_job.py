@@ -131,7 +131,8 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
             attempt.update(status="ok", reason="", metrics=rows[-1])
         else:
             attempt.update(zip(("status", "reason"), classify_failure(code, stderr), strict=True))
-    attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]))
+    timed = attempt["metrics"].get("t") if attempt["metrics"] else None
+    attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]), timed)
     if attempt["status"] == "ok":
         reasons = surroundings.verdict(attempt["counters"], policy["limits"])
         attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)

@@ -82,13 +82,15 @@ def derive(runs: pd.DataFrame, limits: dict | None,
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
     table = analysis.combinations(runs, thresholds)
+    # the verdicts (Q2-Q5) leave out what interference or an outlier made untrustworthy
+    trusted = analysis.trusted(table)
     return {
         "combinations": table,
         "n_kv_check": analysis.n_kv_check(table),
-        "prompt_phase": analysis.prompt_phase(table),
-        "generation_scaling": analysis.generation_scaling(table, thresholds),
-        "saturation": analysis.saturation(table, thresholds),
-        "context_effects": analysis.context_effects(table),
+        "prompt_phase": analysis.prompt_phase(trusted),
+        "generation_scaling": analysis.generation_scaling(trusted, thresholds),
+        "saturation": analysis.saturation(trusted, thresholds),
+        "context_effects": analysis.context_effects(trusted),
         "latency": analysis.latency(table),
         "hardware": analysis.hardware_efficiency(table, limits),
         "perf_reconciliation": analysis.perf_reconciliation(runs),

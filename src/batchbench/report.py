@@ -114,6 +114,58 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
                f"{limits['flops_g']:.1f} GFLOP/s ({limits['flops_method']}).")
 
 
+COUNTERS = {"cpu_share": "the benchmark's CPU share", "involuntary_switches": "involuntary context switches",
+            "major_faults": "major page faults", "cpu_pressure_some": "CPU pressure (PSI)",
+            "memory_pressure_some": "memory pressure (PSI)", "cpu_steal": "CPU steal"}
+
+
+def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
+    """Which measurements the machine disturbed, which were measured again, which stayed
+    disturbed, the outliers across B, and what the counters saw."""
+    r.heading("Measurement quality")
+    table = tables["combinations"]
+    ok = runs[(runs["status"] == "ok")]
+    measured = ok[~ok["imported"].astype(bool)]
+    watched = measured[measured["disturbed"].notna()] if "disturbed" in measured else measured.iloc[:0]
+    if len(watched):
+        first = watched["measurements"].map(lambda m: bool(json.loads(m)[0].get("disturbed")) if m else False)
+        again = int((watched["remeasured"].fillna(0) > 0).sum())
+        still = watched[watched["disturbed"].astype(bool)]
+        r.text(f"Each job recorded what surrounded its benchmark process, and a job the machine disturbed was "
+               f"measured again (run.remeasure). Of {len(watched)} jobs with a result, {int(first.sum())} were "
+               f"disturbed at their first measurement, {again} were measured again, and {len(still)} were still "
+               f"disturbed after every attempt: those keep status ok, are flagged `disturbed`, drawn hollow and "
+               f"left out of the verdicts.")
+        share = watched["cpu_share"].dropna()
+        if len(share):
+            q = share.quantile([0, 0.1, 0.5]).to_numpy()
+            r.text(f"CPU share of the reported measurements (CPU time / wall time × threads): min {q[0]:.2f}, "
+                   f"10th percentile {q[1]:.2f}, median {q[2]:.2f}, max {share.max():.2f}.")
+        pressure = watched["cpu_pressure_some"].dropna() if "cpu_pressure_some" in watched else []
+        if len(pressure):
+            r.text(f"The machine's CPU pressure over the reported measurements (share of each job's wall time some "
+                   f"task waited for a CPU): median {pressure.median():.1%}, max {pressure.max():.1%}.")
+        missing = [name for column, name in COUNTERS.items() if watched[column].isna().all()]
+        if missing:
+            r.text("Not available on this machine (left null): " + ", ".join(missing) + ".")
+        if len(still):
+            r.table(still, ["model", "build", "pp", "tg", "b", "rep", "attempts", "cpu_share", "disturbed_reason"],
+                    {"cpu_share": 2})
+    elif len(measured):
+        r.text("These rows were collected before jobs recorded their surroundings: whether the machine disturbed "
+               "them is unknown.")
+    else:
+        r.text("Every row was imported: no counters of their surroundings exist, only the check across B below.")
+    outliers = table[table["outlier"]] if "outlier" in table else table.iloc[:0]
+    r.text(f"Outliers across B (a point far off its series' smooth trend in per-step decode time or S_PP): "
+           f"{len(outliers)} of {len(table)} combinations.")
+    if len(outliers):
+        r.table(outliers, ["model", "build", "config", "pp", "tg", "b", "t_tg", "s_pp", "flags"], {"t_tg": 4})
+    left_out = int((table["disturbed"] | table["outlier"]).sum()) if len(table) else 0
+    r.text(f"The verdicts below (Q2-Q5) are computed from the {len(table) - left_out} combinations neither disturbed "
+           f"nor outliers; they leave out {left_out}.")
+
+
 def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
     r.heading("How to read these numbers")
     ok = runs[runs["status"] == "ok"]
@@ -391,6 +443,7 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     r = Report()
     r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
     provenance(r, runs, config, limits)
+    measurement_quality(r, runs, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
     q2_q3(r, tables, thresholds)

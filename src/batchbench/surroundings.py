@@ -78,19 +78,27 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def counters(before: Snapshot, after: Snapshot, threads: int | None) -> dict:
+def counters(before: Snapshot, after: Snapshot, threads: int | None, timed_s: float | None = None) -> dict:
     """The benchmark process's counters between two snapshots taken around it (it was waited
-    for in between), with `threads` the CPU threads it was given."""
+    for in between), with `threads` the CPU threads it was given and `timed_s` the time its own
+    timers measured (T), when it printed a result.
+
+    The CPU share is its CPU time against what an undisturbed process gets: every thread during
+    the timed part, one thread outside it (start, model load, warm-up, exit), so short jobs whose
+    load is most of their wall time are not taken for disturbed."""
     wall = after.wall - before.wall
     a, b = after.children, before.children
     cpu = (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
     # it cannot use more threads than the CPUs this job may run on
     usable = min(threads, available_cpus()) if threads else None
+    timed = min(max(timed_s or 0.0, 0.0), wall) if timed_s is not None else wall
+    expected = (timed * usable + (wall - timed)) if usable else 0
     out = {
         "wall_s": wall,
+        "timed_s": timed_s,
         "cpu_time_s": cpu,
         "threads": usable,
-        "cpu_share": cpu / (wall * usable) if usable and wall > 0 else None,
+        "cpu_share": cpu / expected if expected > 0 else None,
         "involuntary_switches": a.ru_nivcsw - b.ru_nivcsw,
         "major_faults": a.ru_majflt - b.ru_majflt,
     }

@@ -1,0 +1,97 @@
+"""A real run of a tiny grid with a CPU hog started during it: the jobs it overlapped are
+`disturbed` in their records and were measured again; the rows they report are not flagged."""
+
+import json
+import multiprocessing
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT
+from workflow import TINY, runs, snakemake
+
+pytestmark = pytest.mark.real
+
+
+def spin():
+    while True:
+        pass
+
+
+class CpuHog:
+    """One spinning process per core from the start, stopped as soon as a job says it measures
+    again (so the job's next attempt runs on a quiet machine), or after `most` seconds."""
+
+    def __init__(self, logs, most: float = 300):
+        self.procs = [multiprocessing.Process(target=spin, daemon=True) for _ in range(os.cpu_count())]
+        self.start = datetime.now(UTC)
+        for p in self.procs:
+            p.start()
+        self.end = None
+        self.logs, self.most = logs, most
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _said_again(self) -> bool:
+        return any("measuring again" in p.read_text(errors="replace") for p in self.logs.rglob("*.log"))
+
+    def _watch(self):
+        deadline = time.monotonic() + self.most
+        while time.monotonic() < deadline and not (self.logs.exists() and self._said_again()):
+            time.sleep(0.02)
+        self.stop()
+
+    def stop(self):
+        if self.end is None:
+            for p in self.procs:
+                p.kill()
+                p.join()
+            self.end = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def hogged_run(tmp_path_factory):
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"), set_default=True)
+    config.update(experiment="hog", models=[{"name": "tiny", "synthetic": {**TINY, "quant": "Q8_0"}}],
+                  grid={"npp": [32], "ntg": [64], "npl": [1, 2], "ctx": "auto", "threads": 2})
+    workdir = tmp_path_factory.mktemp("hog")
+    # the build and model first, so the hog meets a benchmark, not a compiler
+    snakemake(workdir, config, "--until", "bench_setup")
+    hog = CpuHog(workdir / "logs" / "hog" / "bench_run")
+    try:
+        snakemake(workdir, config)
+    finally:
+        hog.stop()
+    return workdir, hog
+
+
+def test_overlapped_jobs_are_disturbed_measured_again_and_reported_clean(hogged_run):
+    workdir, hog = hogged_run
+    df = runs(workdir, "hog")
+    assert len(df) == 2 and (df["status"] == "ok").all()
+    inside = 0
+    for row in df.itertuples():
+        attempts = json.loads(row.measurements)
+        assert len(attempts) == row.attempts and all(a["metrics"] for a in attempts)  # nothing discarded
+        first = attempts[0]
+        span = pd.Timestamp(first["start_time"]), pd.Timestamp(first["end_time"])
+        if hog.start <= span[0] and span[1] <= hog.end:  # measured entirely beside the hog
+            inside += 1
+            assert first["disturbed"] and first["counters"]["cpu_share"] < 0.85, first
+            assert row.remeasured >= 1 and row.attempts >= 2
+    assert inside >= 1  # the hog was running when the first benchmark started
+    # the rows report measurements of a quiet machine: not flagged
+    assert not df["disturbed"].any(), df[["b", "attempts", "disturbed_reason"]]
+    assert df["cpu_share"].notna().all() and (df["cpu_threads"] == 2).all()
+    table = pd.read_parquet(workdir / "results" / "hog" / "analysis" / "combinations.parquet")
+    assert table["valid"].any() or table["flags"].str.contains("ms <").all()  # only too-short flags
+    assert not table["disturbed"].any()
+    report = (workdir / "results" / "hog" / "report.md").read_text()
+    assert "## Measurement quality" in report and "were measured again" in report
