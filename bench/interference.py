@@ -130,16 +130,18 @@ def main() -> None:
           f"{base.median():.1%}, largest {base.max():.1%}")
     for name in ("quiet1", "quiet2"):
         rows = runs[name][0]
+        still = int(rows["disturbed"].astype(bool).sum())
         print(f"{name}: false detections {int(rows['first_disturbed'].sum())} of {len(rows)} first measurements, "
-              f"{int(rows['disturbed'].astype(bool).sum())} rows still disturbed; cpu_share {spread(rows['first_cpu_share'])}; "
+              f"{still} rows still disturbed; cpu_share {spread(rows['first_cpu_share'])}; "
               f"cpu_pressure {spread(rows['first_cpu_pressure'])}")
     for name in ("cpuhog", "bwhog"):
         rows, span = runs[name]
         over = rows[rows["overlapped"]]
         without, with_ = deviation(rows, quiet, "first_s_tg"), deviation(rows, quiet, "s_tg")
+        outside = int(rows.loc[~rows["overlapped"], "first_disturbed"].sum())
         print(f"{name}: hog {span[0]:%H:%M:%S}-{span[1]:%H:%M:%S}; {len(over)} jobs overlapped it, "
-              f"{int(over['first_disturbed'].sum())} detected; {int(rows.loc[~rows['overlapped'], 'first_disturbed'].sum())} "
-              f"detections outside it; {int(rows['remeasured'].fillna(0).gt(0).sum())} measured again, "
+              f"{int(over['first_disturbed'].sum())} detected; {outside} detections outside it; "
+              f"{int(rows['remeasured'].fillna(0).gt(0).sum())} measured again, "
               f"{int(rows['disturbed'].astype(bool).sum())} still disturbed")
         print(f"  |S_TG / S_TG(quiet1) - 1| without measuring again: median {without.median():.1%}, largest "
               f"{without.max():.1%}; with: median {with_.median():.1%}, largest {with_.max():.1%}")

@@ -68,7 +68,8 @@ def test_counters_from_snapshots(monkeypatch):
 
 def test_psi_and_stat_files(tmp_path):
     cpu = tmp_path / "cpu"
-    cpu.write_text("some avg10=1.00 avg60=0.50 avg300=0.10 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=7\n")
+    cpu.write_text("some avg10=1.00 avg60=0.50 avg300=0.10 total=123456\n"
+                   "full avg10=0.00 avg60=0.00 avg300=0.00 total=7\n")
     stat = tmp_path / "stat"
     stat.write_text("cpu  100 0 50 1000 5 0 2 30 40 0\ncpu0 50 0 25 500 2 0 1 15 20 0\n")
     snap = Snapshot.take({"cpu": str(cpu), "memory": str(tmp_path / "absent")}, str(stat))
