@@ -146,3 +146,40 @@ def test_thin_data_gets_figures_and_a_report(tmp_path, rows):
     markdown, page = render(make_runs(rows), tmp_path)
     assert "## Q4" in markdown and "</html>" in page
     assert all((tmp_path / "figures" / f"{name}.png").stat().st_size > 1000 for name in figures.FIGURES)
+
+
+def test_measurement_quality_section(tmp_path):
+    import json
+
+    from test_analysis import disturbed_series
+
+    runs = disturbed_series(9.8, 4, disturbed=False, disturbed_reason="")
+    runs["cpu_share"], runs["cpu_pressure_some"], runs["remeasured"] = 0.97, 0.02, 0
+    runs["measurements"] = json.dumps([{"attempt": 1, "disturbed": False}])
+    again = runs.index[runs["b"] == 2]  # disturbed once, then measured clean
+    runs.loc[again, "remeasured"] = 1
+    runs.loc[again, "measurements"] = json.dumps([{"attempt": 1, "disturbed": True},
+                                                  {"attempt": 2, "disturbed": False}])
+    still = runs.index[runs["b"] == 16]  # disturbed at every attempt
+    runs.loc[still, ["disturbed", "remeasured", "attempts", "cpu_share"]] = [True, 2, 3, 0.55]
+    runs.loc[still, "disturbed_reason"] = "the benchmark got 1.1 of its 2 threads' CPU time (55%)"
+    runs.loc[still, "measurements"] = json.dumps([{"attempt": i, "disturbed": True} for i in (1, 2, 3)])
+    runs["memory_pressure_some"] = None
+    markdown, _ = render(runs, tmp_path)
+    section = markdown.split("## Measurement quality")[1].split("\n## ")[0]
+    assert markdown.index("## Measurement quality") < markdown.index("## Q1")
+    assert "Of 6 jobs with a result, 2 were disturbed at their first measurement, 2 were measured again, and 1 " \
+           "were still disturbed" in section
+    assert "got 1.1 of its 2 threads" in section and "min 0.55" in section and "median 0.97" in section
+    assert "Not available on this machine (left null): " in section and "memory pressure (PSI)" in section
+    assert "Outliers across B" in section and "1 of 6 combinations" in section and "at B=4 is" in section
+    assert "computed from the 4 combinations neither disturbed nor outliers; they leave out 2" in section
+    for question in ("## Q2, Q3", "## Q4", "## Q5"):
+        part = markdown.split(question)[1].split("\n## ")[0]
+        assert "Computed without the 2 disturbed or outlier combination(s)" in part and "B=16" in part
+
+
+def test_imported_rows_have_no_counters_only_the_check_across_b(seed_report):
+    _, markdown, _ = seed_report
+    section = markdown.split("## Measurement quality")[1].split("\n## ")[0]
+    assert "Every row was imported" in section and "0 of 17 combinations" in section

@@ -170,7 +170,7 @@ def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
             g, y = group[usable], y[usable]
             for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor).items():
                 index = g.index[i]
-                note = (f"outlier: {label} {y.iloc[i] * scale:.3g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
+                note = (f"outlier: {label} {y.iloc[i] * scale:.4g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
                         f"what its series' other B values predict")
                 reasons[index] = f"{reasons[index]}; {note}" if reasons[index] else note
     return reasons

@@ -166,6 +166,16 @@ def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
            f"nor outliers; they leave out {left_out}.")
 
 
+def left_out(r: Report, tables: dict):
+    """A verdict section's note of the combinations it did not use (disturbed, outliers)."""
+    table = tables["combinations"]
+    flagged = table[table["disturbed"] | table["outlier"]] if len(table) else table
+    if len(flagged):
+        r.text(f"Computed without the {len(flagged)} disturbed or outlier combination(s) (see Measurement quality): "
+               + ", ".join(f"PP={x.pp} TG={x.tg} B={x.b}" for x in flagged.head(10).itertuples())
+               + (" …" if len(flagged) > 10 else "") + ".")
+
+
 def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
     r.heading("How to read these numbers")
     ok = runs[runs["status"] == "ok"]
@@ -209,6 +219,7 @@ def q1(r: Report, tables: dict):
 def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
     prompt = tables["prompt_phase"]
     r.heading("Q2, Q3: T_PP grows linearly with the prompt, S_PP stays flat")
+    left_out(r, tables)
     fitted = prompt[prompt["slope_ms_per_token"].notna()]
     if fitted.empty:
         r.text("No fit possible: every B has fewer than two prompt sizes. " +
@@ -238,6 +249,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
     saturation = tables["saturation"]
     if not section(r, "Q4: generation as B, PP and TG change", scaling):
         return
+    left_out(r, tables)
     lines = []
     for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
         label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[4]} TG={key[5]}"
@@ -298,6 +310,7 @@ def q5(r: Report, runs: pd.DataFrame, tables: dict):
     effects = tables["context_effects"]
     if not section(r, "Q5: T = T_PP + T_TG and S = N_KV / T", table):
         return
+    left_out(r, tables)
     rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
     gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
     plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
