@@ -57,6 +57,7 @@ THRESHOLDS = {
     "min_time_s": ANALYSIS["min_time_ms"] / 1000,
     "max_cv": ANALYSIS["max_cv"],
     "saturation_share": ANALYSIS["saturation_share"],
+    "outlier_factor": ANALYSIS["outlier_factor"],
 }
 FIGURE_CAPTIONS = {
     name: (Path(workflow.basedir) / "report" / "figures" / f"{name}.rst")

@@ -5,6 +5,7 @@ import os
 import sys
 import textwrap
 
+from batchbench import surroundings
 from batchbench.bench_job import main
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
@@ -102,48 +103,61 @@ def test_counters_of_the_benchmark_process(tmp_path):
         print({RESULT!r})""")
     c = rec["counters"]
     assert c["cpu_time_s"] >= 0.3 and c["threads"] == 2  # as llama.cpp reported it
-    assert 0 < c["cpu_share"] <= 0.5 + 0.05  # one busy thread of the two
+    # one busy thread where two were expected during T (0.3 s), one outside it: about 0.55 at most
+    assert 0 < c["cpu_share"] <= 0.7
     assert c["involuntary_switches"] >= 0 and c["major_faults"] >= 0
     if os.path.exists("/proc/pressure/cpu"):
         assert 0 <= c["cpu_pressure_some"] <= 1
     assert rec["disturbed"] is False and rec["remeasured"] == 0 and len(rec["measurements"]) == 1
 
 
-SPIN_ONE_THREAD = RESULT.replace('"n_threads": 2, "n_threads_batch": 2', '"n_threads": 1, "n_threads_batch": 1')
+def disturb_first(monkeypatch, n: int) -> None:
+    """The verdict says `disturbed` for the first `n` measurements (the machine's real load must
+    not decide a unit test; the verdict itself is tested on recorded counters)."""
+    calls = []
+
+    def verdict(counters, limits):
+        calls.append(counters)
+        return [f"the machine's CPU was contended for 38% of the job (call {len(calls)})"] if len(calls) <= n else []
+
+    monkeypatch.setattr(surroundings, "verdict", verdict)
 
 
-def idle_then_busy(counter, idle_runs: int) -> str:
-    """A stand-in that sleeps through its first `idle_runs` runs (it gets no CPU: disturbed),
-    then keeps its one thread busy."""
-    return f"""
-        p = {str(counter)!r}
-        n = int(open(p).read()) if os.path.exists(p) else 0
-        open(p, 'w').write(str(n + 1))
-        if n < {idle_runs}:
-            time.sleep(0.3)
-        else:
-            end = time.process_time() + 0.3
-            while time.process_time() < end: pass
-        print({SPIN_ONE_THREAD!r})"""
-
-
-def test_disturbed_job_is_measured_again(tmp_path):
-    rec, log = run(tmp_path, idle_then_busy(tmp_path / "count", 2), min_cpu_share=0.3)
+def test_disturbed_job_is_measured_again(tmp_path, monkeypatch):
+    disturb_first(monkeypatch, 2)
+    rec, log = run(tmp_path, f"print({RESULT!r})")
     assert rec["status"] == "ok" and rec["disturbed"] is False and rec["remeasured"] == 2
     assert rec["attempts"] == 3 and [m["disturbed"] for m in rec["measurements"]] == [True, True, False]
     first = rec["measurements"][0]
-    assert first["metrics"]["t_tg"] == 0.2 and "of its 1 threads' CPU time" in first["disturbed_reason"]
-    assert rec["counters"] == rec["measurements"][-1]["counters"] and rec["counters"]["cpu_share"] >= 0.3
+    assert first["metrics"]["t_tg"] == 0.2 and "contended for 38%" in first["disturbed_reason"]
+    assert first["counters"]["cpu_time_s"] > 0 and first["start_time"] < first["end_time"]
+    assert rec["counters"] == rec["measurements"][-1]["counters"] and rec["disturbed_reason"] == ""
     assert log.count("disturbed, measuring again") == 2
 
 
-def test_every_attempt_disturbed_stays_ok_and_flagged(tmp_path):
-    rec, _ = run(tmp_path, idle_then_busy(tmp_path / "count", 9), min_cpu_share=0.3, remeasure=1)
+def test_every_attempt_disturbed_stays_ok_and_flagged(tmp_path, monkeypatch):
+    disturb_first(monkeypatch, 9)
+    rec, _ = run(tmp_path, f"print({RESULT!r})", remeasure=1)
     assert rec["status"] == "ok" and rec["disturbed"] is True and rec["attempts"] == 2
-    assert rec["remeasured"] == 1 and "CPU time" in rec["disturbed_reason"]
+    assert rec["remeasured"] == 1 and rec["disturbed_reason"].endswith("(call 2)")  # the last attempt
     assert rec["metrics"]["t_tg"] == 0.2
 
 
-def test_no_remeasure(tmp_path):
-    rec, _ = run(tmp_path, idle_then_busy(tmp_path / "count", 9), min_cpu_share=0.3, remeasure=0)
+def test_no_remeasure(tmp_path, monkeypatch):
+    disturb_first(monkeypatch, 9)
+    rec, _ = run(tmp_path, f"print({RESULT!r})", remeasure=0)
     assert rec["disturbed"] is True and rec["attempts"] == 1 and rec["remeasured"] == 0
+
+
+def test_a_lost_result_and_a_disturbed_one_are_counted_apart(tmp_path, monkeypatch):
+    disturb_first(monkeypatch, 1)
+    counter = tmp_path / "count"
+    rec, _ = run(tmp_path, f"""
+        p = {str(counter)!r}
+        n = int(open(p).read()) if os.path.exists(p) else 0
+        open(p, 'w').write(str(n + 1))
+        if n >= 1: print({RESULT!r})
+        """)
+    assert rec["status"] == "ok" and rec["attempts"] == 3 and rec["remeasured"] == 1
+    assert [m["status"] for m in rec["measurements"]] == ["failed", "ok", "ok"]
+    assert "printed no result" in rec["measurements"][0]["reason"] and rec["measurements"][0]["disturbed"] is None

@@ -106,7 +106,8 @@ def counters(before: Snapshot, after: Snapshot, threads: int | None, timed_s: fl
         start, end = before.pressure.get(resource_name), after.pressure.get(resource_name)
         for kind in ("some", "full"):
             ok = start and end and kind in start and kind in end and wall > 0
-            out[f"{resource_name}_pressure_{kind}"] = (end[kind] - start[kind]) / 1e6 / wall if ok else None
+            # the totals and the wall clock are read a moment apart: a share is at most 1
+            out[f"{resource_name}_pressure_{kind}"] = min((end[kind] - start[kind]) / 1e6 / wall, 1.0) if ok else None
     steal = None
     if before.ticks and after.ticks and after.ticks[1] > before.ticks[1]:
         steal = (after.ticks[0] - before.ticks[0]) / (after.ticks[1] - before.ticks[1])
