@@ -116,10 +116,13 @@ def test_a_run_where_every_job_failed_still_gets_its_report(tmp_path):
 def test_an_anonymised_report_names_no_host_path_or_job(tmp_path):
     runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.2 * b, "t_tg": 0.3 * b} for b in (1, 2)],
                      host_name="secret-node-7", job_id="998877", job_node="secret-node-7",
-                     model_info={"path": "/home/alice/models/m.gguf"})
+                     model_info={"path": "/home/alice/models/m.gguf"},
+                     measurements=[{"attempt": 1, "status": "failed", "stderr_tail": "user alice: lost"},
+                                   {"attempt": 2, "status": "ok", "disturbed": False}])
     limits = {"host_name": "secret-node-7", "bandwidth_gb_s": 10.0, "flops_g": 10.0,
               "bandwidth_method": "triad", "flops_method": "gemm"}
     shared, limits = derive.anonymise(runs, limits)
+    assert "alice" not in shared["measurements"].iloc[0] and '"attempt": 2' in shared["measurements"].iloc[0]
     markdown, page = render(shared, tmp_path, limits=limits)
     for secret in ("secret-node", "998877", "alice"):
         assert secret not in markdown and secret not in page

@@ -33,6 +33,10 @@ def anonymise(runs: pd.DataFrame, limits: dict | None = None) -> tuple[pd.DataFr
     # raw process output and argument lists can hold anything (job ids, user names): left out
     runs["command"] = None
     runs["stderr_tail"] = None
+    if "measurements" in runs:  # each attempt's stderr too
+        runs["measurements"] = runs["measurements"].map(
+            lambda m: json.dumps([{k: v for k, v in a.items() if k != "stderr_tail"} for a in json.loads(m)]),
+            na_action="ignore")
     for column in runs.columns:
         if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
             runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
