@@ -2,7 +2,7 @@
 memory-bandwidth hog, side by side in one run: how many disturbed jobs were detected, false
 detections, and how far S_TG strayed from the quiet run with and without measuring again.
 
-    python bench/interference.py [--hog-from 8] [--hog-jobs 6]
+    python bench/interference.py [--hog-from 8] [--hog-jobs 6] [--npp 128 256 512] [--ntg ...] [--npl ...]
 
 The CPU hog keeps every core busy (one spinning process per core); the bandwidth hog streams
 through a 256 MiB array on one core. Each starts when `--hog-from` jobs have written their record
@@ -117,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hog-from", type=int, default=8, help="records written before a hog starts")
     parser.add_argument("--hog-jobs", type=int, default=6, help="records written while it runs")
+    for axis in ("npp", "ntg", "npl"):
+        parser.add_argument(f"--{axis}", type=int, nargs="+", help=f"grid.{axis} (default: the default grid's)")
     args = parser.parse_args()
     config = default_config()
+    config["grid"].update({axis: getattr(args, axis) for axis in ("npp", "ntg", "npl") if getattr(args, axis)})
     scratch = Path(tempfile.mkdtemp(prefix="bench-interference-"))
     runs = {}
     for name, hog in (("quiet1", None), ("cpuhog", "cpu"), ("quiet2", None), ("bwhog", "bandwidth")):
