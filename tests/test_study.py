@@ -65,3 +65,20 @@ def test_a_file_that_is_not_gguf(default_config, tmp_path):
     default_config["models"] = [{"name": "x", "path": str(bogus)}]
     with pytest.raises(UserError, match="is not a GGUF file"):
         study(default_config)
+
+
+def test_interference_policy_reaches_the_job_only_when_changed(default_config):
+    """Defaults stay out of the job's spec, so jobs planned before these keys existed are not rerun."""
+    job = study(default_config).jobs[0]
+    spec = study(default_config).job_spec(job)
+    assert not {"remeasure", "min_cpu_share", "max_cpu_pressure"} & set(spec)
+    default_config["run"].update(remeasure=0, max_cpu_pressure=0.5)
+    s = study(default_config)
+    spec = s.job_spec(s.jobs[0])
+    assert spec["remeasure"] == 0 and spec["max_cpu_pressure"] == 0.5 and "min_cpu_share" not in spec
+
+    from batchbench.bench_job import job_policy
+
+    policy = job_policy(spec)
+    assert policy["remeasure"] == 0 and policy["limits"]["max_cpu_pressure"] == 0.5
+    assert policy["limits"]["min_cpu_share"] == 0.85
