@@ -71,8 +71,9 @@ def load(runs_paths: list[str], limits_paths: list[str], shared: bool) -> tuple[
 
 def comparison(runs: pd.DataFrame, baselines: dict[str, str],
                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
-    """Every pair of experiments, builds or models: the ratios per combination and their summary."""
-    table = analysis.combinations(runs, thresholds)
+    """Every pair of experiments, builds or models: the ratios per combination and their summary
+    (disturbed and outlier combinations left out: they would read as differences)."""
+    table = analysis.trusted(analysis.combinations(runs, thresholds))
     pairs = analysis.comparison_pairs(table, baselines)
     compared = {pair: analysis.compare(table, *pair) for pair in pairs}
     ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
