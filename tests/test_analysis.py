@@ -319,3 +319,24 @@ def test_disturbed_rows_are_flagged_with_their_reason():
                                       "of the job")
     assert table["disturbed"].sum() == 1
     assert 16 not in set(tables["generation_scaling"]["b"])
+
+
+def test_drift_sentinel_spread_and_noise_floor():
+    rows = [{"pp": 128, "tg": 128, "b": b, "t_pp": 0.1 * b, "t_tg": 1.0 + 0.2 * b} for b in (1, 2, 4)]
+    rows += [{"pp": 128, "tg": 128, "b": 2, "t_pp": 0.2, "t_tg": t, "rep": 1 + k}
+             for k, t in enumerate((1.4, 1.47, 1.4, 1.33), start=1)]
+    runs = make_runs(rows)
+    runs.loc[runs["rep"] > 1, "sentinel"] = runs.loc[runs["rep"] > 1, "rep"] - 1
+    table = analysis.combinations(runs).set_index("b")
+    assert table.loc[2, "n_reps"] == 1 and table.loc[2, "t_tg"] == pytest.approx(1.4)  # sentinel rows apart
+    drift = analysis.drift(runs).set_index("metric")
+    s_tg = 2 * 128 / np.array([1.4, 1.47, 1.4, 1.33])
+    assert drift.loc["s_tg", "n"] == 4
+    assert drift.loc["s_tg", "spread"] == pytest.approx((s_tg.max() - s_tg.min()) / np.median(s_tg))
+    # two models compared: the ratios beyond the drift are counted
+    other = make_runs([{**r, "model": "m2", "t_tg": r["t_tg"] * f}
+                       for r, f in zip(rows[:3], (1.02, 1.5, 1.03), strict=True)])
+    both = pd.concat([runs, other], ignore_index=True)
+    summary = derive.comparison(both, {"model": "m"})["compare_summary"].set_index("metric")
+    assert summary.loc["t_tg", "drift"] == pytest.approx(drift.loc["s_tg", "spread"])
+    assert summary.loc["t_tg", "beyond_drift"] == 1  # 1.5 is beyond a 10% drift, 1.02 and 1.03 are not

@@ -109,6 +109,7 @@ def test_counters_of_the_benchmark_process(tmp_path):
     if os.path.exists("/proc/pressure/cpu"):
         assert 0 <= c["cpu_pressure_some"] <= 1
     assert rec["disturbed"] is False and rec["remeasured"] == 0 and len(rec["measurements"]) == 1
+    assert rec["sentinel"] is None  # a grid job, not the drift sentinel
 
 
 def disturb_first(monkeypatch, n: int) -> None:

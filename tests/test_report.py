@@ -186,3 +186,16 @@ def test_imported_rows_have_no_counters_only_the_check_across_b(seed_report):
     _, markdown, _ = seed_report
     section = markdown.split("## Measurement quality")[1].split("\n## ")[0]
     assert "Every row was imported" in section and "0 of 17 combinations" in section
+
+
+def test_the_drift_sentinel_in_the_report(tmp_path):
+    from test_analysis import make_runs
+
+    rows = [{"pp": 128, "tg": 128, "b": b, "t_pp": 0.1 * b, "t_tg": 1.0 + 0.2 * b} for b in (1, 2, 4)]
+    rows += [{"pp": 128, "tg": 128, "b": 2, "t_pp": 0.2, "t_tg": t, "rep": 1 + k}
+             for k, t in enumerate((1.4, 1.47, 1.33), start=1)]
+    runs = make_runs(rows)
+    runs.loc[runs["rep"] > 1, "sentinel"] = runs.loc[runs["rep"] > 1, "rep"] - 1
+    markdown, _ = render(runs, tmp_path)
+    section = markdown.split("## Measurement quality")[1].split("\n## ")[0]
+    assert "Drift sentinel PP=128 TG=128 B=2, measured 3 times" in section and "S_TG 10.0%" in section

@@ -82,3 +82,16 @@ def test_interference_policy_reaches_the_job_only_when_changed(default_config):
     policy = job_policy(spec)
     assert policy["remeasure"] == 0 and policy["limits"]["max_cpu_pressure"] == 0.5
     assert policy["limits"]["min_cpu_share"] == 0.85
+
+
+def test_drift_sentinel_is_measured_again_every_n_jobs(default_config):
+    default_config["run"]["sentinel_every"] = 10
+    s = study(default_config)
+    grid = [j for j in s.jobs if not j.sentinel]
+    sentinels = [(i, j) for i, j in enumerate(s.jobs) if j.sentinel]
+    assert len(grid) == 36 and [j.sentinel for _, j in sentinels] == [1, 2, 3, 4, 5]
+    assert [i for i, _ in sentinels] == [0, 11, 22, 33, 40]  # before jobs 1, 11, 21, 31, and after the last
+    anchor = {(j.pp, j.tg, j.b) for _, j in sentinels}
+    assert len(anchor) == 1 and [j.rep for _, j in sentinels] == [2, 3, 4, 5, 6]  # after the grid's rep 1
+    assert len({j.relpath() for j in s.jobs}) == len(s.jobs)  # each its own record
+    assert s.job_spec(sentinels[1][1])["sentinel"] == 2 and "sentinel" not in s.job_spec(grid[0])

@@ -67,7 +67,7 @@ def bootstrap_median_interval(values: np.ndarray, rng: np.random.Generator) -> t
 def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """One row per measured combination: the median of its repetitions (and, from 3 on, min, max
     and coefficient of variation; from 5 on a bootstrap 95% interval), with validity flags."""
-    ok = with_config_label(runs[runs["status"] == "ok"])
+    ok = with_config_label(grid_rows(runs)[lambda r: r["status"] == "ok"])
     carried = [c for c in CARRIED if c in ok]
     groups = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True)
     table = groups.size().rename("n_reps").reset_index()
@@ -100,6 +100,38 @@ def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
     table["flags"] = ["; ".join(f) for f in flags]
     table["valid"] = [not f for f in flags]
     return table
+
+
+def grid_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The grid's rows, without the drift sentinel's re-measurements (see `drift`)."""
+    return runs[runs["sentinel"].isna()] if "sentinel" in runs else runs
+
+
+DRIFT_METRICS = ("s_pp", "s_tg", "s")
+
+
+def drift(runs: pd.DataFrame) -> pd.DataFrame:
+    """The drift sentinel: one combination measured again every N jobs (run.sentinel_every).
+    Per metric, its spread over the run, (max - min) / median: the run's measured drift, the
+    noise floor of comparisons. Disturbed measurements are left out (they are not drift)."""
+    columns = SERIES + COMBINATION + ["metric", "n", "median", "min", "max", "spread", "cv", "first", "last"]
+    if "sentinel" not in runs:
+        return pd.DataFrame(columns=columns)
+    rows = with_config_label(runs)
+    rows = rows[rows["sentinel"].notna() & (rows["status"] == "ok") & ~rows["disturbed"].eq(True)]
+    out = []
+    for key, group in rows.groupby(SERIES + COMBINATION, dropna=False, sort=True):
+        for metric in DRIFT_METRICS:
+            values = group[metric].astype(float).dropna()
+            if values.empty:
+                continue
+            median = values.median()
+            out.append({**dict(zip(SERIES + COMBINATION, key, strict=True)), "metric": metric, "n": len(values),
+                        "median": median, "min": values.min(), "max": values.max(),
+                        "spread": (values.max() - values.min()) / median if median else np.nan,
+                        "cv": values.std(ddof=1) / values.mean() if len(values) > 1 and values.mean() else np.nan,
+                        "first": group["start_time"].min(), "last": group["start_time"].max()})
+    return pd.DataFrame(out, columns=columns)
 
 
 def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
@@ -536,12 +568,13 @@ def same_run(table: pd.DataFrame, axis: str, baseline: str, other: str) -> bool:
 
 
 def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple[str, str, str]],
-                    notes: dict[tuple[str, str, str], str]) -> pd.DataFrame:
+                    notes: dict[tuple[str, str, str], str], floor: dict[str, float] | None = None) -> pd.DataFrame:
     """Per compared pair and metric: the geometric mean of the ratios, their range, how many
     combinations matched and how many differ beyond the noise, and whether both sides come from
     one run; a pair that matched nothing gets one row saying why."""
     columns = ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
-               "beyond_noise", "judged", "same_run", "note"]
+               "beyond_noise", "judged", "same_run", "drift", "beyond_drift", "note"]
+    floor = floor or {}
     rows = []
     for axis, baseline, other in pairs:
         one_run = same_run(table, axis, baseline, other)
@@ -561,6 +594,9 @@ def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple
                          "max_ratio": valid.max() if len(valid) else np.nan,
                          "beyond_noise": int(judged.astype(bool).sum()) if len(judged) else None,
                          "judged": len(judged), "same_run": one_run,
+                         # the sentinel's drift as the noise floor: ratios further from 1 than it
+                         "drift": floor.get(metric, np.nan),
+                         "beyond_drift": int(((valid - 1).abs() > floor[metric]).sum()) if metric in floor else None,
                          "note": "" if len(valid) == len(group) else
                          f"{len(group) - len(valid)} ratio(s) undefined (a zero or missing value)"})
     return pd.DataFrame(rows, columns=columns)

@@ -169,6 +169,7 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
     record = {
         "schema_version": SCHEMA_VERSION,
         **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
+        "sentinel": spec.get("sentinel"),
         "options": spec["options"],
         "extra_args": spec["extra_args"],
         "command": argv,

@@ -45,6 +45,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "disturbed": pa.bool_(), "disturbed_reason": pa.string(), "remeasured": pa.int32(),
     # every attempt of the job (JSON): its result, counters and verdict
     "measurements": pa.string(),
+    # k: the k-th measurement of the drift sentinel (run.sentinel_every); null for the grid's rows
+    "sentinel": pa.int32(),
     # provenance
     "model_arch": pa.string(), "model_quant": pa.string(), "model_params": pa.int64(),
     "model_bytes": pa.int64(), "model_sha256": pa.string(), "model_path": pa.string(),
@@ -99,7 +101,7 @@ def flatten(record: dict) -> dict:
     row.update({k: options.get(k) for k in OPTION_COLUMNS})
     counters = record.get("counters") or {}
     row.update({column: counters.get(key) for key, column in COUNTER_COLUMNS.items()})
-    row.update({k: record.get(k) for k in ("disturbed", "disturbed_reason", "remeasured")})
+    row.update({k: record.get(k) for k in ("disturbed", "disturbed_reason", "remeasured", "sentinel")})
     row["measurements"] = _json(record.get("measurements"))
     row.update({f"llama_{k}": metrics.get(k) for k in LLAMA_REPORTED})
     row.update({

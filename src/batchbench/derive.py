@@ -79,7 +79,10 @@ def comparison(runs: pd.DataFrame, baselines: dict[str, str],
     ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
                        ignore_index=True)
     notes = {pair: note for pair, (_, note) in compared.items()}
-    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes)}
+    # the largest spread of the drift sentinel per metric, for S; T metrics drift as 1/S
+    sentinel = analysis.drift(runs).groupby("metric")["spread"].max().to_dict()
+    floor = {**sentinel, **{f"t{m[1:]}": v for m, v in sentinel.items()}}
+    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes, floor)}
 
 
 def derive(runs: pd.DataFrame, limits: dict | None,
@@ -100,6 +103,7 @@ def derive(runs: pd.DataFrame, limits: dict | None,
         "hardware": analysis.hardware_efficiency(table, limits),
         "perf_reconciliation": analysis.perf_reconciliation(runs),
         "failures": analysis.failures(runs),
+        "drift": analysis.drift(runs),
     }
 
 

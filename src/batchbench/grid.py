@@ -58,6 +58,7 @@ class Job:
     extra_args: tuple[str, ...] = ()
     model_dir: str = ""
     build_dir: str = ""
+    sentinel: int = 0  # k > 0: the k-th re-measurement of the drift sentinel (rep numbers after the grid's)
 
     @property
     def option_map(self) -> dict:

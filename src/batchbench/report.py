@@ -161,9 +161,25 @@ def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
            f"{len(outliers)} of {len(table)} combinations.")
     if len(outliers):
         r.table(outliers, ["model", "build", "config", "pp", "tg", "b", "t_tg", "s_pp", "flags"], {"t_tg": 4})
+    sentinel_drift(r, tables.get("drift"))
     left_out = int((table["disturbed"] | table["outlier"]).sum()) if len(table) else 0
     r.text(f"The verdicts below (Q2-Q5) are computed from the {len(table) - left_out} combinations neither disturbed "
            f"nor outliers; they leave out {left_out}.")
+
+
+def sentinel_drift(r: Report, drift: pd.DataFrame | None):
+    """The drift sentinel's spread: how much the machine drifted over the run."""
+    if drift is None or drift.empty:
+        r.text("No drift sentinel was measured (set run.sentinel_every to measure one combination again every "
+               "N jobs; its spread is then the run's drift and the noise floor of comparisons).")
+        return
+    for key, group in drift.groupby(SERIES + ["pp", "tg", "b"], dropna=False, sort=True):
+        by = group.set_index("metric")
+        parts = ", ".join(f"{m.upper()} {by.loc[m, 'spread']:.1%} (CV {fmt(by.loc[m, 'cv'] * 100, 1)}%)"
+                          for m in ("s_tg", "s_pp", "s") if m in by.index)
+        r.text(f"Drift sentinel PP={key[4]} TG={key[5]} B={key[6]}, measured {int(by['n'].max())} times from "
+               f"{by['first'].min()} to {by['last'].max()}: spread (max − min) / median {parts}. Differences "
+               "smaller than this are within the run's drift.")
 
 
 def left_out(r: Report, tables: dict):
@@ -446,8 +462,9 @@ def comparison_section(r: Report, tables: dict):
                "here), so differences of that size are not evidence; compare them as an axis of one "
                "experiment instead.")
     r.table(summary, ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
-                      "beyond_noise", "judged", "same_run", "note"],
-            {"geomean_ratio": 3, "min_ratio": 3, "max_ratio": 3, "beyond_noise": 0, "judged": 0},
+                      "beyond_noise", "judged", "same_run", "drift", "beyond_drift", "note"],
+            {"geomean_ratio": 3, "min_ratio": 3, "max_ratio": 3, "beyond_noise": 0, "judged": 0, "drift": 3,
+             "beyond_drift": 0},
             source="compare_summary")
 
 
