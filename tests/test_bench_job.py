@@ -45,14 +45,18 @@ def test_ok(tmp_path):
     assert rec["host_name"] and rec["job_scheduler"] == "local"
 
 
-def test_lost_result_is_retried_then_recorded(tmp_path):
-    counter = tmp_path / "count"
-    rec, _ = run(tmp_path, f"""
+def loses_first_result(counter) -> str:
+    """A stand-in that prints no result on its first run (the lost-log defect), then does."""
+    return f"""
         p = {str(counter)!r}
         n = int(open(p).read()) if os.path.exists(p) else 0
         open(p, 'w').write(str(n + 1))
         if n >= 1: print({RESULT!r})
-        """)
+        """
+
+
+def test_lost_result_is_retried_then_recorded(tmp_path):
+    rec, _ = run(tmp_path, loses_first_result(tmp_path / "count"))
     assert rec["status"] == "ok" and rec["attempts"] == 2
 
 
@@ -152,13 +156,7 @@ def test_no_remeasure(tmp_path, monkeypatch):
 
 def test_a_lost_result_and_a_disturbed_one_are_counted_apart(tmp_path, monkeypatch):
     disturb_first(monkeypatch, 1)
-    counter = tmp_path / "count"
-    rec, _ = run(tmp_path, f"""
-        p = {str(counter)!r}
-        n = int(open(p).read()) if os.path.exists(p) else 0
-        open(p, 'w').write(str(n + 1))
-        if n >= 1: print({RESULT!r})
-        """)
+    rec, _ = run(tmp_path, loses_first_result(tmp_path / "count"))
     assert rec["status"] == "ok" and rec["attempts"] == 3 and rec["remeasured"] == 1
     assert [m["status"] for m in rec["measurements"]] == ["failed", "ok", "ok"]
     assert "printed no result" in rec["measurements"][0]["reason"] and rec["measurements"][0]["disturbed"] is None
