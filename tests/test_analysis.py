@@ -289,8 +289,8 @@ def test_the_outlier_check_judges_long_series(seed):
 
 
 def disturbed_series(factor: float, at: int, **extra) -> pd.DataFrame:
-    """Per-step decode time of this project's default model (quiet run: 4.5 ms at B = 1 rising
-    to 40 ms at B = 32) with the job at B = `at` slowed `factor` times."""
+    """A smooth series of per-step decode times shaped like the seed's (flat at small B, then
+    growing in proportion to B), with the job at B = `at` slowed `factor` times."""
     step = {1: 0.0045, 2: 0.0052, 4: 0.0071, 8: 0.0112, 16: 0.0205, 32: 0.0398}
     rows = [{"pp": 128, "tg": 128, "b": b, "t_pp": 0.02 * b, "t_tg": 128 * s * (factor if b == at else 1)}
             for b, s in step.items()]
