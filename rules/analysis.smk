@@ -83,7 +83,7 @@ rule report:
         "../envs/analysis.yaml"
     params:
         captions=FIGURE_CAPTIONS,
-        config=config,
+        config=REPORTED_CONFIG,
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],
     script:

@@ -16,9 +16,11 @@ rule bench_setup:
 
 # One process per combination. The job takes every core, so nothing else of the workflow runs
 # beside a measurement; its runner writes a record with a status even when the binary fails.
+# It reruns when its spec changes (combination, options, build and model identity), not when
+# the setup file is merely remade (ancient), nor for run policy or interpreter (environment).
 rule bench_run:
     input:
-        "results/{experiment}/setups/{model}/{build}.json",
+        ancient("results/{experiment}/setups/{model}/{build}.json"),
     output:
         "results/{experiment}/runs/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.json",
     log:
@@ -33,7 +35,6 @@ rule bench_run:
         gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
-        python=sys.executable,
     shell:
-        "{params.python:q} -m batchbench.bench_job --spec {params.spec:q}"
+        '"$BATCHBENCH_PYTHON" -m batchbench.bench_job --spec {params.spec:q}'
         " --setup {input:q} --output {output:q} --log {log:q}"

@@ -11,6 +11,5 @@ rule build_llama:
     threads: workflow.cores
     params:
         build=build_params,
-        cache_dir=str(CACHE),
     script:
         "../scripts/build_llama.py"

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ try:
     from batchbench import UserError
     from batchbench.config_check import check as check_config
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
-    from batchbench.study import Study, spec_json
+    from batchbench.policy import job_environment
+    from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
     raise WorkflowError(
         f"the workflow's Python package is missing ({err}): run `pip install -r requirements.txt`"
@@ -26,7 +28,6 @@ except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
 
-CACHE = STUDY.cache_dir
 JOBS = {job.relpath(): job for job in STUDY.jobs}
 # Earlier in the interleaved order = higher priority, so jobs run in that order.
 PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
@@ -34,6 +35,8 @@ PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 SETUP_PRIORITY = len(JOBS) + 1
 if not getattr(workflow, "remote_exec", False):
     logger.info(STUDY.summary)
+    if STUDY.planning_note():
+        logger.warning(STUDY.planning_note())
 
 
 def one_of(names):
@@ -59,6 +62,8 @@ THRESHOLDS = {
     "saturation_share": ANALYSIS["saturation_share"],
     "outlier_factor": ANALYSIS["outlier_factor"],
 }
+# What the report shows of the config: a changed run policy or key order reports nothing anew.
+REPORTED_CONFIG = canonical({"experiment": STUDY.experiment, "grid": config["grid"]})
 FIGURE_CAPTIONS = {
     name: (Path(workflow.basedir) / "report" / "figures" / f"{name}.rst")
     .read_text()
@@ -154,21 +159,33 @@ def bench_mem_mb(wildcards):
 BENCH_RUNTIME = int(-(-(STUDY.run.get("timeout_s") or 3600) // 60)) + 5
 
 
+# How benchmark jobs run (timeout, retries, memory cap) and the interpreter that runs them reach
+# each job through its environment, not its params (which Snakemake compares): a new policy or
+# virtual environment applies to the jobs still to run and re-measures nothing.
+os.environ.update(job_environment(STUDY.run))
+
+
+# Setup jobs' params are what they make, canonical (sorted keys) and free of this checkout's
+# location: the patches as the config names them (relative to the workflow) and by content.
 def build_params(wildcards):
     build = STUDY.build_by_dir[wildcards.build]
-    return {
-        "name": build.name,
-        "source": build.source,
-        "cmake_flags": build.cmake_flags,
-        "patches": [str(p) for p in build.patches],
-        "binaries": build.binaries,
-    }
+    return canonical(
+        {
+            "name": build.name,
+            "identity": build.identity,
+            "source": build.source,
+            "cmake_flags": build.cmake_flags,
+            "patches": build.patch_refs,
+            "binaries": build.binaries,
+        }
+    )
 
 
 def model_params(wildcards):
     model = STUDY.model_by_dir[wildcards.model]
     return {
         "name": model.name,
+        "identity": model.identity,
         "path": model.path,
         "synthetic": model.synthetic,
         "key": model.key,
@@ -176,11 +193,15 @@ def model_params(wildcards):
 
 
 def model_inputs(wildcards):
-    """A given GGUF itself (a changed file is measured again); for a synthetic model that needs
-    quantizing, the build that provides llama-quantize."""
+    """A given GGUF itself; for a synthetic model that needs quantizing, the build that provides
+    llama-quantize. Both ancient: the model's identity (content or key) is a param, so a touched
+    file or a remade build record with the same identity does not make the model again.
+    """
     model = STUDY.model_by_dir[wildcards.model]
     if model.path:
-        return [model.path]
+        return [ancient(model.path)]
     if model.quantizer:
-        return [f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json"]
+        return [
+            ancient(f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json")
+        ]
     return []

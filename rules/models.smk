@@ -13,6 +13,5 @@ rule prepare_model:
     threads: workflow.cores
     params:
         model=model_params,
-        cache_dir=str(CACHE),
     script:
         "../scripts/prepare_model.py"

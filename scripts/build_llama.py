@@ -1,17 +1,19 @@
 """Build llama.cpp into the cache, or take the given binaries, and describe them (build_llama)."""
 
-import json
 import sys
 from pathlib import Path
 
 from batchbench.build import build, describe, given
+from batchbench.files import write_json_atomic
+from batchbench.study import cache_dir_of
 
 sys.stderr = log = open(snakemake.log[0], "w")
 params = snakemake.params.build
 if params["binaries"]:
     manifest = given(params["binaries"])
 else:
-    manifest = build(params["source"], params["cmake_flags"], [Path(p) for p in params["patches"]],
-                     Path(snakemake.params.cache_dir), snakemake.threads, log)
-with open(snakemake.output[0], "w") as f:
-    json.dump({"name": params["name"], **describe(manifest)}, f, indent=1)
+    # patches are named relative to the workflow (or absolutely), as in the config
+    workflow_dir = Path(snakemake.scriptdir).parent
+    manifest = build(params["source"], params["cmake_flags"], [workflow_dir / p for p in params["patches"]],
+                     cache_dir_of(snakemake.config), snakemake.threads, log)
+write_json_atomic(snakemake.output[0], {"name": params["name"], **describe(manifest)})

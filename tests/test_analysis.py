@@ -125,6 +125,15 @@ def test_short_timings_are_flagged_not_dropped():
     assert table.loc[0, "flags"] == "T_PP 20.0 ms < 50 ms" and not table.loc[0, "valid"]
 
 
+def test_a_published_row_that_disagrees_with_itself_is_flagged():
+    """Fixture 08's typo row (T printed 1.000 s above T_PP + T_TG) reaches the combinations flagged."""
+    log = FIXTURES / "logs" / "08-stepfun-readme-usage-three-tables-pp0-retypeset.md"
+    table = analysis.combinations(runs_table(import_records(str(log), "e")).to_pandas())
+    flagged = table[~table["valid"]]
+    assert list(zip(flagged["pp"], flagged["flags"], strict=True)) == [
+        (16384, "inconsistent as printed: T 164.343 s is not T_PP + T_TG = 163.343 s (+1.000 s)")]
+
+
 @pytest.mark.parametrize("rows", [
     [{"pp": 64, "tg": 16, "b": 4, "t_pp": 0.01, "t_tg": 0.01}],            # one row, no B = 1, too short
     [{"pp": 0, "tg": 128, "b": b, "t_pp": 0.9, "t_tg": 10.0 * b} for b in (2, 4)],  # PP = 0

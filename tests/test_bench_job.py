@@ -7,11 +7,13 @@ import textwrap
 
 from batchbench import surroundings
 from batchbench.bench_job import main
+from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment, policy_from_environment
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
-        "ctx": 192, "options": {"batch": 2048}, "extra_args": [], "timeout_s": 5, "retries": 2,
-        # a stand-in is a one-thread Python process on a shared machine: no verdict on it here
-        "min_cpu_share": 0, "max_cpu_pressure": 1, "max_memory_pressure": 1, "max_steal": 1}
+        "ctx": 192, "options": {"batch": 2048}, "extra_args": []}
+# a stand-in is a one-thread Python process on a shared machine: no verdict on it here
+POLICY = {"timeout_s": 5, "retries": 2, "min_cpu_share": 0, "max_cpu_pressure": 1, "max_memory_pressure": 1,
+          "max_steal": 1}
 RESULT = ('{"n_kv_max": 512, "n_batch": 2048, "n_ubatch": 512, "flash_attn": -1, "is_pp_shared": 0, '
           '"n_gpu_layers": -1, "n_threads": 2, "n_threads_batch": 2, "pp": 64, "tg": 32, "pl": 2, '
           '"n_kv": 192, "t_pp": 0.1, "speed_pp": 1280.0, "t_tg": 0.2, "speed_tg": 320.0, "t": 0.3, '
@@ -25,13 +27,13 @@ def fake_binary(tmp_path, body: str) -> str:
     return str(path)
 
 
-def run(tmp_path, body, jsonl=True, **spec_over):
+def run(tmp_path, body, jsonl=True, **policy):
     setup = tmp_path / "setup.json"
     setup.write_text(json.dumps({
         "build": {"batched_bench": fake_binary(tmp_path, body), "supports_jsonl": jsonl},
         "model": {"path": str(tmp_path / "model with space.gguf"), "name": "m"}}))
     out, log = tmp_path / "out.json", tmp_path / "job.log"
-    assert main(["--spec", json.dumps({**SPEC, **spec_over}), "--setup", str(setup),
+    assert main(["--spec", json.dumps(SPEC), "--policy", json.dumps({**POLICY, **policy}), "--setup", str(setup),
                  "--output", str(out), "--log", str(log)]) == 0
     return json.loads(out.read_text()), log.read_text()
 
@@ -58,6 +60,19 @@ def loses_first_result(counter) -> str:
 def test_lost_result_is_retried_then_recorded(tmp_path):
     rec, _ = run(tmp_path, loses_first_result(tmp_path / "count"))
     assert rec["status"] == "ok" and rec["attempts"] == 2
+
+
+def test_the_run_policy_is_followed_and_recorded(tmp_path):
+    rec, _ = run(tmp_path, "print('no result')", retries=0, address_space_limit_mb=4096)
+    assert rec["status"] == "failed" and rec["attempts"] == 1
+    assert rec["run_policy"] == {**DEFAULTS, **POLICY, "retries": 0, "address_space_limit_mb": 4096}
+
+
+def test_the_workflow_gives_the_policy_through_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(POLICY_ENV, job_environment({"retries": 1, "timeout_s": 7, "remeasure": 0})[POLICY_ENV])
+    assert policy_from_environment() == {**DEFAULTS, "timeout_s": 7, "retries": 1, "remeasure": 0}
+    monkeypatch.delenv(POLICY_ENV)
+    assert policy_from_environment() == DEFAULTS
 
 
 def test_never_a_result(tmp_path):

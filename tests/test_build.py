@@ -1,12 +1,13 @@
 """Source preparation, patching and cache keys, on a stand-in llama.cpp tree (no compiler)."""
 
+import os
 import subprocess
 
 import pytest
 from conftest import ROOT
 
 from batchbench import UserError
-from batchbench.build import apply_patch, build_key, given, prepare_source, tree_fingerprint
+from batchbench.build import apply_patch, build_key, given, prepare_source, sha256_cached, sha256_file, tree_fingerprint
 
 PATCH = ROOT / "patches" / "batched-bench-flush-log.patch"
 ORIGINAL = """\
@@ -121,3 +122,18 @@ def test_portable_build_flags(default_config):
     default_config["builds"][0]["portable"] = True
     build = Study(default_config, ROOT).builds[0]
     assert build.cmake_flags == PORTABLE_FLAGS and not is_native(build.cmake_flags)
+
+
+def test_a_file_digest_is_remembered_until_the_file_changes(tmp_path):
+    model, cache = tmp_path / "model.gguf", tmp_path / "cache"
+    model.write_bytes(b"weights")
+    assert sha256_cached(model, cache) == sha256_file(model)
+    (memo,) = (cache / "sha256").iterdir()
+    memo.write_text("remembered")  # proves the next call reads the memo, not the file
+    assert sha256_cached(model, cache) == "remembered"
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a touch: read once more
+    old = sha256_cached(model, cache)
+    assert old == sha256_file(model)
+    model.write_bytes(b"other weights")
+    assert sha256_cached(model, cache) == sha256_file(model) != old

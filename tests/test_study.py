@@ -1,7 +1,10 @@
+import json
+
 import pytest
 from conftest import ROOT
 
 from batchbench import UserError
+from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment
 from batchbench.study import Study
 
 
@@ -67,21 +70,16 @@ def test_a_file_that_is_not_gguf(default_config, tmp_path):
         study(default_config)
 
 
-def test_interference_policy_reaches_the_job_only_when_changed(default_config):
-    """Defaults stay out of the job's spec, so jobs planned before these keys existed are not rerun."""
-    job = study(default_config).jobs[0]
-    spec = study(default_config).job_spec(job)
-    assert not {"remeasure", "min_cpu_share", "max_cpu_pressure"} & set(spec)
-    default_config["run"].update(remeasure=0, max_cpu_pressure=0.5)
+def test_remeasure_and_the_verdict_limits_are_run_policy_not_what_a_job_measures(default_config):
+    """Changing them changes no job's spec (nothing is measured again); the jobs still to run get
+    them through the environment the workflow sets."""
+    specs = [study(default_config).job_spec(j) for j in study(default_config).jobs]
+    default_config["run"].update(remeasure=0, max_cpu_pressure=0.5, min_cpu_share=0.5)
     s = study(default_config)
-    spec = s.job_spec(s.jobs[0])
-    assert spec["remeasure"] == 0 and spec["max_cpu_pressure"] == 0.5 and "min_cpu_share" not in spec
-
-    from batchbench.bench_job import job_policy
-
-    policy = job_policy(spec)
-    assert policy["remeasure"] == 0 and policy["limits"]["max_cpu_pressure"] == 0.5
-    assert policy["limits"]["min_cpu_share"] == 0.85
+    assert [s.job_spec(j) for j in s.jobs] == specs
+    policy = json.loads(job_environment(s.run)[POLICY_ENV])
+    assert policy["remeasure"] == 0 and policy["max_cpu_pressure"] == 0.5 and policy["min_cpu_share"] == 0.5
+    assert policy["max_steal"] == DEFAULTS["max_steal"]
 
 
 def test_drift_sentinel_is_measured_again_every_n_jobs(default_config):
@@ -95,3 +93,12 @@ def test_drift_sentinel_is_measured_again_every_n_jobs(default_config):
     assert len(anchor) == 1 and [j.rep for _, j in sentinels] == [2, 3, 4, 5, 6]  # after the grid's rep 1
     assert len({j.relpath() for j in s.jobs}) == len(s.jobs)  # each its own record
     assert s.job_spec(sentinels[1][1])["sentinel"] == 2 and "sentinel" not in s.job_spec(grid[0])
+
+
+def test_a_large_grid_says_how_long_planning_takes_and_how_to_split_it(default_config):
+    assert study(default_config).planning_note() == ""
+    default_config["grid"].update(npp=list(range(16, 16 * 26, 16)), ntg=list(range(8, 8 * 26, 8)),
+                                  npl=list(range(1, 41)))
+    note = study(default_config).planning_note()
+    assert note.startswith("25000 benchmark jobs") and " min of one core to plan" in note
+    assert "split the grid into experiments" in note

@@ -6,7 +6,8 @@ import yaml
 from conftest import ROOT
 
 from batchbench import surroundings
-from batchbench.surroundings import DEFAULT_LIMITS, Snapshot, counters, verdict
+from batchbench.policy import DEFAULTS
+from batchbench.surroundings import Snapshot, counters, verdict
 
 QUIET = {"cpu_time_s": 1.95, "threads": 2, "cpu_share": 0.97, "involuntary_switches": 30, "major_faults": 0,
          "cpu_pressure_some": 0.04, "cpu_pressure_full": 0.0, "memory_pressure_some": 0.0,
@@ -14,7 +15,7 @@ QUIET = {"cpu_time_s": 1.95, "threads": 2, "cpu_share": 0.97, "involuntary_switc
 
 
 def test_quiet_counters_are_not_disturbed():
-    assert verdict(QUIET, DEFAULT_LIMITS) == []
+    assert verdict(QUIET, DEFAULTS) == []
 
 
 def test_each_limit_gives_its_reason():
@@ -25,26 +26,26 @@ def test_each_limit_gives_its_reason():
         "cpu_steal": (0.12, "the hypervisor took 12% of the machine's CPU time"),
     }
     for key, (value, words) in cases.items():
-        reasons = verdict({**QUIET, key: value}, DEFAULT_LIMITS)
+        reasons = verdict({**QUIET, key: value}, DEFAULTS)
         assert len(reasons) == 1 and reasons[0].startswith(words), (key, reasons)
 
 
 def test_missing_counters_give_no_verdict():
     """Without PSI (a kernel with it disabled) the CPU share still judges."""
     no_psi = {**QUIET, "cpu_pressure_some": None, "memory_pressure_some": None, "cpu_steal": None}
-    assert verdict(no_psi, DEFAULT_LIMITS) == []
-    assert len(verdict({**no_psi, "cpu_share": 0.5}, DEFAULT_LIMITS)) == 1
-    assert verdict({}, DEFAULT_LIMITS) == []
+    assert verdict(no_psi, DEFAULTS) == []
+    assert len(verdict({**no_psi, "cpu_share": 0.5}, DEFAULTS)) == 1
+    assert verdict({}, DEFAULTS) == []
 
 
 def test_limits_are_the_configs():
-    assert verdict({**QUIET, "cpu_pressure_some": 0.3}, {**DEFAULT_LIMITS, "max_cpu_pressure": 0.5}) == []
+    assert verdict({**QUIET, "cpu_pressure_some": 0.3}, {**DEFAULTS, "max_cpu_pressure": 0.5}) == []
 
 
 def test_schema_defaults_are_the_runners():
+    """The run policy's defaults (remeasure and the verdict's limits among them) are the schema's."""
     schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["run"]["properties"]
-    assert {k: schema[k]["default"] for k in DEFAULT_LIMITS} == DEFAULT_LIMITS
-    assert schema["remeasure"]["default"] == surroundings.DEFAULT_REMEASURE
+    assert {k: schema[k]["default"] for k in DEFAULTS} == DEFAULTS
 
 
 def usage(user: float, system: float, nivcsw: int = 0, majflt: int = 0):

@@ -23,6 +23,7 @@ from . import host, surroundings
 from .command import bench_argv
 from .files import write_json_atomic
 from .parse import result_rows
+from .policy import policy_from_environment, run_policy
 
 SCHEMA_VERSION = 1
 STDERR_TAIL_CHARS = 2000
@@ -91,16 +92,6 @@ class Runner:
         return code, out, err
 
 
-def job_policy(spec: dict) -> dict:
-    """How the job runs (not what it measures): the one place the runner reads its policy from.
-    Keys left out of the spec take their defaults, so a job planned before a key existed is
-    planned the same."""
-    limits = {k: spec.get(k, v) for k, v in surroundings.DEFAULT_LIMITS.items()}
-    return {"timeout_s": spec.get("timeout_s"), "retries": int(spec.get("retries", 2)),
-            "address_space_mb": spec.get("address_space_mb"),
-            "remeasure": int(spec.get("remeasure", surroundings.DEFAULT_REMEASURE)), "limits": limits}
-
-
 def threads_given(spec: dict, metrics: dict | None) -> int:
     """The CPU threads the benchmark ran with: as llama.cpp reported them, else as asked, else
     llama.cpp's default of every CPU the job may use."""
@@ -118,7 +109,7 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
     log.flush()
     start = now_iso()
     before = surroundings.Snapshot.take()
-    code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_mb"])
+    code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_limit_mb"])
     after = surroundings.Snapshot.take()
     attempt = {"attempt": number, "start_time": start, "end_time": now_iso(), "returncode": code,
                "stderr": stderr, "metrics": None, "disturbed": None, "disturbed_reason": None}
@@ -134,7 +125,7 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
     timed = attempt["metrics"].get("t") if attempt["metrics"] else None
     attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]), timed)
     if attempt["status"] == "ok":
-        reasons = surroundings.verdict(attempt["counters"], policy["limits"])
+        reasons = surroundings.verdict(attempt["counters"], policy)
         attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)
     return attempt
 
@@ -162,7 +153,8 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log) -> t
     return chosen, attempts
 
 
-def run_job(spec: dict, build: dict, model: dict, log) -> dict:
+def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = None) -> dict:
+    policy = run_policy(policy) if policy is not None else policy_from_environment()
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
                       jsonl=build.get("supports_jsonl", True))
@@ -176,8 +168,8 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
         **host.facts(),
         "model_info": model,
         "build_info": build,
+        "run_policy": policy,
     }
-    policy = job_policy(spec)
     start_wall, start = time.monotonic(), now_iso()
     chosen, attempts = measure(Runner(), argv, spec, policy, log)
     code, reason = chosen["returncode"], chosen["reason"]
@@ -200,7 +192,6 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
         "disturbed": chosen["disturbed"],
         "disturbed_reason": chosen["disturbed_reason"],
         "remeasured": sum(1 for a in attempts[:-1] if a["status"] == "ok" and a["disturbed"]),
-        "limits": policy["limits"],
         # every attempt, nothing discarded (stderr only as its end)
         "measurements": [{**{k: v for k, v in a.items() if k != "stderr"},
                           "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != "ok" else None}
@@ -212,6 +203,8 @@ def run_job(spec: dict, build: dict, model: dict, log) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the job as JSON")
+    parser.add_argument("--policy", help="the run policy as JSON (default: from the environment, "
+                        "see batchbench.policy)")
     parser.add_argument("--setup", required=True, help="the build and model to run (JSON file)")
     parser.add_argument("--output", required=True)
     parser.add_argument("--log", required=True)
@@ -220,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.setup) as f:
         setup = json.load(f)
     with open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log)
+        record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
     write_json_atomic(args.output, record)
     return 0
 

@@ -35,6 +35,24 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def sha256_cached(path: Path, cache_dir: Path) -> str:
+    """A file's sha256, remembered in the cache under its path, size, mtime and inode: a large
+    model is read once, not at every parse, and a `touch` only costs one more read."""
+    st = os.stat(path)
+    stamp = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
+    memo = cache_dir / "sha256" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        digest = sha256_file(path)
+        with contextlib.suppress(OSError):  # a read-only cache only costs the next read
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+            tmp.write_text(digest)
+            tmp.replace(memo)
+        return digest
+
+
 def source_identity(source: dict) -> dict:
     """What identifies a source, known before anything is fetched."""
     if "pypi_sdist" in source:

@@ -63,6 +63,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "imported": pa.bool_(), "source_file": pa.string(), "source_line": pa.int32(),
     # an imported log's llama_perf_context_print counters (JSON), for reconciling with its table
     "source_perf": pa.string(),
+    # how an imported row's printed numbers disagree with each other (T != T_PP + T_TG, ...), if they do
+    "inconsistent": pa.string(),
 }
 OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
                   "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate")
@@ -123,6 +125,7 @@ def flatten(record: dict) -> dict:
         "source_file": record.get("source_file"),
         "source_line": record.get("source_line"),
         "source_perf": _json(record.get("perf")),
+        "inconsistent": record.get("inconsistent") or None,
     })
     for key in ("pp_shared", "kv_unified", "tg_separate"):
         row[key] = bool(row[key])

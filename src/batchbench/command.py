@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from .grid import OPTIONS
+# Here, not in grid, so the job runner imports only this light module.
+# Config key -> (llama-batched-bench flag, short name used in result paths), in path order.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "ctx": ("-c", "c"),
+    "batch": ("-b", "b"),
+    "ubatch": ("-ub", "ub"),
+    "threads": ("-t", "t"),
+    "threads_batch": ("-tb", "tb"),
+    "n_gpu_layers": ("-ngl", "ngl"),
+    "flash_attn": ("-fa", "fa"),
+    "cache_type_k": ("-ctk", "ctk"),
+    "cache_type_v": ("-ctv", "ctv"),
+    "pp_shared": ("-pps", "pps"),
+    "kv_unified": ("-kvu", "kvu"),
+    "tg_separate": ("-tgs", "tgs"),
+}
 
 
 def bench_argv(binary: str, model_path: str, pp: int, tg: int, b: int, ctx: int,

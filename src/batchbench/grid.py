@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
 import re
 from dataclasses import dataclass
 
+from .command import OPTIONS
 from .context import context_for
 
-# Config key -> (llama-batched-bench flag, short name used in result paths), in path order.
-OPTIONS: dict[str, tuple[str, str]] = {
-    "ctx": ("-c", "c"),
-    "batch": ("-b", "b"),
-    "ubatch": ("-ub", "ub"),
-    "threads": ("-t", "t"),
-    "threads_batch": ("-tb", "tb"),
-    "n_gpu_layers": ("-ngl", "ngl"),
-    "flash_attn": ("-fa", "fa"),
-    "cache_type_k": ("-ctk", "ctk"),
-    "cache_type_v": ("-ctv", "ctv"),
-    "pp_shared": ("-pps", "pps"),
-    "kv_unified": ("-kvu", "kvu"),
-    "tg_separate": ("-tgs", "tgs"),
-}
 SWEEP_AXES = ("npp", "ntg", "npl")
 # Flags the workflow sets itself (the grid's options included); extra arguments may not repeat them.
 RESERVED_FLAGS = ("-m", "--model", "-c", "--ctx-size", "-npp", "-ntg", "-npl", "--output-format",
@@ -60,7 +47,8 @@ class Job:
     build_dir: str = ""
     sentinel: int = 0  # k > 0: the k-th re-measurement of the drift sentinel (rep numbers after the grid's)
 
-    @property
+    # computed once per job: a large grid asks for each many times while Snakemake plans it
+    @functools.cached_property
     def option_map(self) -> dict:
         return dict(self.options)
 
@@ -89,6 +77,10 @@ class Job:
 
     def context(self) -> tuple[int, int, int]:
         """(-c value, cells allocated, cells needed)."""
+        return self._context
+
+    @functools.cached_property
+    def _context(self) -> tuple[int, int, int]:
         opts = self.option_map
         return context_for(self.pp, self.tg, self.b, opts.get("ctx", "auto"),
                            bool(opts.get("pp_shared")), bool(opts.get("kv_unified")))

@@ -57,12 +57,23 @@ def table_cells(line: str) -> list[str] | None:
     return [c.strip() for c in text.strip("|").split("|")] if text.startswith("|") else None
 
 
+# The table's header row as llama-batched-bench prints it (lower case, single spaces); authors
+# re-typeset it as `T_PP (s)` or name the batch column `PL` (the JSONL key).
+HEADER_CELLS = ["pp", "tg", "b", "n_kv", "t_pp s", "s_pp t/s", "t_tg s", "s_tg t/s", "t s", "s t/s"]
+
+
+def is_table_header(cells: list[str]) -> bool:
+    normal = [" ".join(re.sub(r"[()]", " ", c.lower()).split()) for c in cells]
+    return ["b" if c == "pl" else c for c in normal] == HEADER_CELLS
+
+
 def table_row(cells: list[str]) -> dict | None:
     """A PP | TG | B | N_KV | T_PP | S_PP | T_TG | S_TG | T | S row as our columns, or None."""
     if len(cells) != len(METRICS):
         return None
     row = {}
     for name, cell in zip(METRICS, cells, strict=True):
+        cell = cell.strip("*_` ")  # a value set in bold or as code by whoever pasted it
         if not (INT if name in INT_COLUMNS else DECIMAL).match(cell):
             return None
         row[name] = int(cell) if name in INT_COLUMNS else float(cell)

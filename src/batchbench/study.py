@@ -6,6 +6,7 @@ time, before any job starts.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -17,10 +18,9 @@ from functools import cached_property
 from pathlib import Path
 
 from . import UserError
-from .build import PORTABLE_FLAGS, build_key
+from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
-from .surroundings import DEFAULT_LIMITS, DEFAULT_REMEASURE
 from .synth import ModelShape, SyntheticSpec, spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
@@ -30,6 +30,10 @@ BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K":
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
+# CPU seconds Snakemake takes to plan one benchmark job (bench/scale.py, 2-core host: 10,000 jobs
+# in about 25 s), and the grid size from which the plan says so before it starts.
+PLAN_SECONDS_PER_JOB = 0.0026
+LARGE_GRID = 20000
 MEMORY_MARGIN = 1.15
 MEMORY_OVERHEAD = 256 << 20
 
@@ -49,6 +53,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
 
 
+def cache_dir_of(config: dict) -> Path:
+    """Where builds and synthetic models are cached (read by each setup job, not a param of it:
+    where the cache is changes nothing measured)."""
+    return Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
+
+
+def canonical(value):
+    """The same value with every mapping's keys sorted, so that Snakemake, which compares params
+    by their repr, sees no change when only the config's key order changed."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
 @dataclass
 class Build:
     name: str
@@ -57,7 +77,9 @@ class Build:
     source: dict | None = None
     cmake_flags: list[str] = field(default_factory=list)
     patches: list[Path] = field(default_factory=list)
+    patch_refs: list[str] = field(default_factory=list)  # as the config names them
     binaries: dict | None = None  # set when given
+    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
 
     @property
     def gpu_backend(self) -> bool:
@@ -80,13 +102,14 @@ class Model:
     synthetic: SyntheticSpec | None = None
     key: str | None = None            # cache key of a synthetic model
     quantizer: Build | None = None
+    identity: str = ""                # what its measurements depend on: key, or the file's sha256
 
 
 class Study:
     def __init__(self, config: dict, workflow_dir: Path):
         self.config = config
         self.experiment = config["experiment"]
-        self.cache_dir = Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
+        self.cache_dir = cache_dir_of(config)
         self.grid = config["grid"]
         self.run = config.get("run", {})
         self.imports = self._import_files(config.get("imports") or [])
@@ -119,16 +142,18 @@ class Study:
                 if not (os.path.isfile(path) and os.access(path, os.X_OK)):
                     raise UserError(f"{where}.binaries.{tool}: {path!r} does not exist or is not executable")
             check_runs(b.binaries["batched_bench"], f"{where}.binaries.batched_bench")
+            b.identity = "sha256:" + sha256_cached(Path(b.binaries["batched_bench"]), self.cache_dir)
             return b
         b.source = entry["source"]
         b.cmake_flags = list(entry.get("cmake_flags", []))
         if entry.get("portable"):
             b.cmake_flags = [f for f in b.cmake_flags if not f.startswith("-DGGML_NATIVE")] + PORTABLE_FLAGS
-        b.patches = [(workflow_dir / p).resolve() for p in entry.get("patches", [])]
+        b.patch_refs = [str(p) for p in entry.get("patches", [])]
+        b.patches = [(workflow_dir / p).resolve() for p in b.patch_refs]
         for p in b.patches:
             if not p.is_file():
                 raise UserError(f"{where}.patches: {str(p)!r} does not exist")
-        b.key = build_key(b.source, b.cmake_flags, b.patches)
+        b.key = b.identity = build_key(b.source, b.cmake_flags, b.patches)
         return b
 
     def _model(self, entry: dict, i: int) -> Model:
@@ -140,7 +165,8 @@ class Study:
             path = str(Path(entry["path"]).expanduser())
             check_gguf(path, f"{where}.path")
             shape, _ = read_shape(path)
-            return Model(name, path_segment(name), shape, os.path.getsize(path), path=path)
+            return Model(name, path_segment(name), shape, os.path.getsize(path), path=path,
+                         identity="sha256:" + sha256_cached(Path(path), self.cache_dir))
         spec = spec_from_config(entry["synthetic"], f"{where}.synthetic")
         quantizer = None
         if spec.quant not in ("F16", "F32"):
@@ -150,8 +176,9 @@ class Study:
                                 "build provides it (build from source, or set binaries.quantize)")
         qkey = (quantizer.key or quantizer.binaries["quantize"]) if quantizer else ""
         est = int(spec.shape.n_params * BYTES_PER_WEIGHT[spec.quant])
-        return Model(name, path_segment(name), spec.shape, est, synthetic=spec,
-                     key=spec.key(qkey), quantizer=quantizer)
+        key = spec.key(qkey)
+        return Model(name, path_segment(name), spec.shape, est, synthetic=spec, key=key,
+                     quantizer=quantizer, identity=key)
 
     @staticmethod
     def _import_files(patterns: list[str]) -> list[str]:
@@ -217,24 +244,19 @@ class Study:
 
     # --- per job ----------------------------------------------------------------------------
     def job_spec(self, job: Job) -> dict:
+        """What a benchmark job measures, and nothing else (no run policy, no paths): the
+        bench_run rule's params, so a job reruns exactly when its measurement would differ."""
         c, _, _ = job.context()
         return {
             "experiment": self.experiment, "model": job.model, "build": job.build,
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
             "options": job.option_map, "extra_args": list(job.extra_args),
-            "timeout_s": self.run.get("timeout_s"), "retries": int(self.run.get("retries", 2)),
-            # only when set, so jobs planned before this option existed are not rerun
-            **({"address_space_mb": limit} if (limit := self.run.get("address_space_limit_mb")) else {}),
-            **self.interference_policy(),
+            "build_id": self.build_by_dir[job.build_dir].identity,
+            "model_id": self.model_by_dir[job.model_dir].identity,
             **({"sentinel": job.sentinel} if job.sentinel else {}),
         }
 
-    def interference_policy(self) -> dict:
-        """`run.remeasure` and the limits of the disturbed verdict, where they differ from the
-        runner's defaults (so jobs planned before these keys existed are not rerun)."""
-        defaults = {"remeasure": DEFAULT_REMEASURE, **DEFAULT_LIMITS}
-        return {k: self.run[k] for k, v in defaults.items() if k in self.run and self.run[k] != v}
-
+    @functools.cache  # noqa: B019 (one Study per parse; asked for each job several times)
     def memory_bytes(self, job: Job) -> int:
         """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""
         m = self.model_by_dir[job.model_dir].shape
@@ -291,6 +313,17 @@ class Study:
                 f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
                 f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
                 f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
+
+    def planning_note(self) -> str:
+        """For a large grid, how long Snakemake will take to plan it and how to split it."""
+        if len(self.jobs) < LARGE_GRID:
+            return ""
+        minutes = len(self.jobs) * PLAN_SECONDS_PER_JOB / 60
+        return (f"{len(self.jobs)} benchmark jobs: Snakemake needs about {minutes:.0f} min of one core to plan "
+                "them, at every start (and on a cluster in every job's re-parse). To plan faster, split the "
+                "grid into experiments of fewer than "
+                f"{LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, compared "
+                "with `analysis.compare_with`).")
 
     def _skipped_lines(self, most: int = 10) -> str:
         """The skipped combinations and why (the first few; plan.tsv has them all)."""

@@ -5,7 +5,8 @@ the process's own CPU time, involuntary context switches and major page faults (
 RUSAGE_CHILDREN before and after, so they are the benchmark's alone), and the machine's CPU and
 memory pressure (/proc/pressure, PSI) and CPU steal (/proc/stat) over the same wall time. A
 counter the machine does not offer is None (PSI is disabled on some kernels), never a guess.
-`verdict` turns the counters into `disturbed` and a reason a person understands.
+`verdict` turns the counters into `disturbed` and a reason a person understands, by the limits
+of the run policy (batchbench.policy).
 """
 
 from __future__ import annotations
@@ -15,17 +16,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-DEFAULT_REMEASURE = 2  # `run.remeasure`: new measurements of a disturbed job
 PRESSURE_FILES = {"cpu": "/proc/pressure/cpu", "memory": "/proc/pressure/memory"}
-
-# The thresholds of the verdict (under `run:` in the config); calibrated on this project's
-# 2-core machine, see the README's "Measurements you can trust".
-DEFAULT_LIMITS = {
-    "min_cpu_share": 0.85,        # of the wall time x the threads the benchmark was given
-    "max_cpu_pressure": 0.20,     # share of the wall time some task waited for a CPU
-    "max_memory_pressure": 0.05,  # share of the wall time some task waited for memory
-    "max_steal": 0.05,            # share of the machine's CPU time taken by the hypervisor
-}
 
 
 def _pressure_totals(path: str) -> dict[str, int] | None:
@@ -116,7 +107,8 @@ def counters(before: Snapshot, after: Snapshot, threads: int | None, timed_s: fl
 
 
 def verdict(c: dict, limits: dict) -> list[str]:
-    """Why these counters say the measurement was disturbed ([] when it was not), in words."""
+    """Why these counters say the measurement was disturbed ([] when it was not), in words;
+    `limits` is the run policy (batchbench.policy, where the defaults are)."""
     reasons = []
     if c.get("cpu_share") is not None and c["cpu_share"] < limits["min_cpu_share"]:
         reasons.append(f"the benchmark got {c['cpu_share'] * c['threads']:.1f} of its {c['threads']} "
