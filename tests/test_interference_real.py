@@ -62,6 +62,9 @@ def hogged_run(tmp_path_factory):
     config.update(experiment="hog", models=[{"name": "tiny", "synthetic": {**TINY, "quant": "Q8_0"}}],
                   grid={"npp": [32], "ntg": [64], "npl": [1, 2], "ctx": "auto", "threads": 2})
     config["run"]["sentinel_every"] = 2  # the drift sentinel before the first job and after the last
+    # More chances than the default 2 for a quiet attempt after the hog: on a shared CI machine
+    # other programs' bursts (rightly) disturb some attempts too; each job needs only one quiet.
+    config["run"]["remeasure"] = 6
     workdir = tmp_path_factory.mktemp("hog")
     # the build and model first, so the hog meets a benchmark, not a compiler
     snakemake(workdir, config, "--until", "bench_setup")
@@ -97,7 +100,9 @@ def test_the_rows_report_an_undisturbed_measurement(hogged_run):
     """After the hog stopped, the machine was quiet (on a machine others load, this fails, rightly)."""
     workdir, _ = hogged_run
     df = runs(workdir, "hog")
-    assert not df["disturbed"].any(), df[["b", "attempts", "disturbed_reason"]]
+    shares = [(row.b, row.sentinel, [round(a["counters"]["cpu_share"], 2) for a in json.loads(row.measurements)])
+              for row in df[df["disturbed"]].itertuples()]
+    assert not df["disturbed"].any(), f"each disturbed row's (B, sentinel, CPU share of every attempt): {shares}"
     table = pd.read_parquet(workdir / "results" / "hog" / "analysis" / "combinations.parquet")
     assert not table["disturbed"].any()
 
