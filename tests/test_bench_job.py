@@ -175,3 +175,12 @@ def test_a_lost_result_and_a_disturbed_one_are_counted_apart(tmp_path, monkeypat
     assert rec["status"] == "ok" and rec["attempts"] == 3 and rec["remeasured"] == 1
     assert [m["status"] for m in rec["measurements"]] == ["failed", "ok", "ok"]
     assert "printed no result" in rec["measurements"][0]["reason"] and rec["measurements"][0]["disturbed"] is None
+
+
+def test_the_end_to_end_tests_of_other_features_run_with_the_verdict_off(default_config):
+    """tests/workflow.py's config turns the verdict off through the run policy (a key the policy
+    does not know would be dropped silently)."""
+    from workflow import VERDICT_OFF, base_config
+
+    policy = json.loads(job_environment(base_config(default_config)["run"])[POLICY_ENV])
+    assert set(VERDICT_OFF) <= set(DEFAULTS) and policy == {**DEFAULTS, **VERDICT_OFF}
