@@ -8,6 +8,7 @@ from test_analysis import make_runs, seed_runs
 
 from batchbench import analysis, derive, perf_model
 from batchbench.analysis import Thresholds
+from batchbench.synth import PRESETS, estimated_decode_bytes
 
 T_MEM, CROSSOVER, T_CELL = 0.020, 6.0, 2e-6  # 20 ms per step, B* = 6, 2 µs per KV cell
 
@@ -127,6 +128,6 @@ def test_another_shape_on_the_same_machine():
     other = other[other["shape"] == "qwen3-8b Q4_K_M"]
     assert len(other) and other["predicted"].all()
     b1 = other[(other["b"] == 1) & (other["pp"] == 128) & (other["tg"] == 64)].iloc[0]
-    weights = perf_model.estimated_decode_bytes(perf_model.PRESETS["qwen3-8b"], "Q4_K_M")
+    weights = estimated_decode_bytes(PRESETS["qwen3-8b"], "Q4_K_M")
     assert 4.0e9 < weights < 4.8e9  # Qwen3-8B in Q4_K: about 4.4 GB read per step
     assert b1["tpot_ms"] >= weights / 10e9 * 1e3  # at most the fitted 10 GB/s

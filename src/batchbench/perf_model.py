@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from .analysis import SERIES, Thresholds, kv_bytes_per_cell, saturation_point
-from .synth import PRESETS, ModelShape, spec_from_config  # noqa: F401  (PRESETS for callers)
+from .synth import ModelShape, estimated_decode_bytes, spec_from_config
 
 KEYS = [*SERIES, "host_name"]
 MIN_R2 = 0.90          # below this the model does not explain the series: no predictions
@@ -190,23 +190,6 @@ def shape_of(entry: dict, where: str) -> tuple[str, ModelShape, str]:
     spec = spec_from_config(entry, where)
     name = f"{entry.get('preset') or spec.shape.arch} {spec.quant}"
     return name, spec.shape, spec.quant
-
-
-def estimated_decode_bytes(shape: ModelShape, quant: str) -> float:
-    """What a decode step of this shape reads in this quantization: every matrix but the token
-    embedding (read one row per token) at the quant's base type, the norms in F32. llama.cpp's
-    _M and _S mixes keep some tensors in larger types, so this is a few percent low for them."""
-    import gguf
-
-    base = {"Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q3_K_M": "Q3_K"}.get(quant, quant)
-    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[base]]
-    total = 0.0
-    for name, dims in shape.tensors():
-        n = float(np.prod(dims))
-        if name == "token_embd.weight" and not shape.tied_embeddings:
-            continue
-        total += n * 4 if len(dims) == 1 else n * size / block
-    return total
 
 
 def predictions(model: pd.DataFrame, table: pd.DataFrame, shapes: list[dict] | None = None) -> pd.DataFrame:
