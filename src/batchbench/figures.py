@@ -264,6 +264,11 @@ def make(name: str, tables: dict[str, pd.DataFrame]) -> plt.Figure:
     table = tables["combinations"]
     if table.empty:
         return empty_figure(name, "no measured combination")
+    if name in ("perf_model", "roofline"):
+        from . import model_figures
+
+        return model_figures.fig_perf_model(tables) if name == "perf_model" else model_figures.fig_roofline(
+            tables["roofline"])
     if name == "s_vs_b":
         return lines_over_b(table, "s", "S (tokens/s)", "Total throughput S")
     if name == "s_tg_vs_b":

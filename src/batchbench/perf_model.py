@@ -37,6 +37,8 @@ FIT_COLUMNS = KEYS + ["pp", "tg", "b", "cells", "step_ms", "model_step_ms", "err
                       "model_s_tg"]
 VALIDATION_COLUMNS = KEYS + ["left_out_b", "n_rows", "median_error_pct", "max_error_pct", "crossover_b"]
 PREDICTION_COLUMNS = KEYS + ["shape", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "predicted", "basis"]
+ROOFLINE_COLUMNS = KEYS + ["pp", "tg", "b", "phase", "flop", "bytes", "intensity", "gflops", "bandwidth_limit_gb_s",
+                           "flops_limit_g", "valid"]
 
 
 def step_data(table: pd.DataFrame) -> pd.DataFrame:
@@ -241,8 +243,43 @@ def predictions(model: pd.DataFrame, table: pd.DataFrame, shapes: list[dict] | N
     return out[PREDICTION_COLUMNS]
 
 
+def roofline(table: pd.DataFrame, limits: dict | None) -> pd.DataFrame:
+    """Each combination's prompt phase and decode phase as a roofline point: FLOPs done (the
+    weights' 2 FLOPs per parameter per token; attention left out) per byte moved (prompt: the
+    weights once per micro-batch of -ub tokens, plus the KV cells written; decode: the weights once
+    per step plus the KV cells read) and the FLOP/s achieved. Rows whose model shape is unknown
+    (imported) have no point."""
+    known = table[table["model_decode_bytes"].notna() & table["model_n_layer"].notna()]
+    if known.empty:
+        return pd.DataFrame(columns=ROOFLINE_COLUMNS)
+    data = step_data(known)
+    weights = data["model_decode_bytes"].astype(float)
+    cell_bytes = np.array([kv_bytes_per_cell(r) for r in data.itertuples()], dtype=float)
+    block, output = data["model_block_params"].astype(float), data["model_output_params"].astype(float)
+    shared = data["pp_shared"].fillna(False).astype(bool)
+    prompt_tokens = data["pp"].where(shared, data["b"] * data["pp"]).astype(float)
+    sequences = data["b"].where(~shared, 1).astype(float)
+    ubatches = np.ceil(prompt_tokens / data["ubatch"].fillna(512).astype(float))
+    steps = data["t_tg"] / data["step_s"]
+    phases = {
+        "prompt": (2 * (block * prompt_tokens + output * sequences), weights * ubatches + prompt_tokens * cell_bytes,
+                   data["t_pp"]),
+        "decode": (2 * (block + output) * data["tokens"] * steps, (weights + data["cells"] * cell_bytes) * steps,
+                   data["t_tg"]),
+    }
+    same_host = data["host_name"] == (limits or {}).get("host_name")
+    parts = []
+    for phase, (flop, moved, seconds) in phases.items():
+        parts.append(data[KEYS + ["pp", "tg", "b", "valid"]].assign(
+            phase=phase, flop=flop, bytes=moved, intensity=flop / moved, gflops=flop / seconds / 1e9,
+            bandwidth_limit_gb_s=np.where(same_host, (limits or {}).get("bandwidth_gb_s", np.nan), np.nan),
+            flops_limit_g=np.where(same_host, (limits or {}).get("flops_g", np.nan), np.nan)))
+    out = pd.concat(parts, ignore_index=True)
+    return out[(out["pp"] > 0) | (out["phase"] == "decode")][ROOFLINE_COLUMNS].reset_index(drop=True)
+
+
 def tables(table: pd.DataFrame, limits: dict | None, thresholds: Thresholds,
            shapes: list[dict] | None = None) -> dict[str, pd.DataFrame]:
     model, fit_rows, validation = fit_series(table, limits, thresholds)
     return {"perf_model": model, "perf_model_fit": fit_rows, "perf_model_validation": validation,
-            "perf_predictions": predictions(model, table, shapes)}
+            "perf_predictions": predictions(model, table, shapes), "roofline": roofline(table, limits)}
