@@ -49,13 +49,42 @@ def test_the_report_answers_with_the_seeds_numbers(seed_report):
         assert "T_TG(B)/T_TG(1) = 1.26, 2.07, 4.25 for B = 2, 4, 8" in text
         assert ("saturation of S_TG at B = 4 (doubling B = 4 gains -3%, and no later doubling 10% or more), "
                 "of S at B = 4") in text
-        assert "This agrees with the seed" in text
+        assert "As expected, T_PP is proportional to the prompt tokens" in text
         assert "equals the expected value in 17 of 17 combinations" in text
-        assert "904638 ms" in text and "15888" in text and "1152" in text
+        assert "'prompt eval time' of 904505 ms (15.1 minutes) over 15888 tokens" in text and "1152 runs" in text
+        # Q4 in the model's words, with this run's numbers
+        assert "a decode step costs 127.4 ms at B = 1" in text and "the two meet at B* ≈ 2.2" in text
+        assert "measured at B = 4" in text and "does not record its device" in text
         assert "lower bounds" in text
         assert "19 skipped, 0 failed, 0 timed out" in text
         assert "5.548" in text  # TTFT of PP=128 TG=128 B=1: 5.432 + 14.804/128 s
     assert "ΣT_TG of the 6 B = 1 rows (152.9 s)" in markdown
+
+
+def test_the_summary_comes_first_and_its_numbers_are_the_tables(seed_report):
+    folder, markdown, _ = seed_report
+    tables = derive.derive(seed_runs(), None)
+    row = tables["summary"].iloc[0]
+    combos, latency = tables["combinations"], tables["latency"]
+    assert row["peak_s_tg"] == combos["s_tg"].max() == 16.69 and row["peak_b"] == 4
+    b1 = latency[(latency["b"] == 1) & (latency["pp"] == 128) & (latency["tg"] == 128)].iloc[0]
+    assert (row["b1_ttft_s"], row["b1_tpot_ms"]) == (b1["ttft_s"], b1["tpot_ms"])
+    assert (row["skipped"], row["failed"], row["flagged"]) == (19, 0, 0) and row["saturation_b"] == 4
+    assert row["model_crossover_b"] == tables["perf_model"]["crossover_b"].iloc[0]
+    first = markdown.split("## ")[1]
+    assert first.startswith("Summary")
+    assert ("seed-table.md · imported: peak S_TG 16.7 tokens/s at B = 4 (PP 128, TG 128); S_TG saturates at "
+            "B = 4 (in 1 of 6 PP × TG groups), the model's crossover B* = 2.2; one request alone (B = 1, PP 128, "
+            "TG 128): TTFT 5.548 s, TPOT 115.7 ms; 17 rows measured, 19 skipped, 0 failed, 0 timed out, 0 of 17 "
+            "combinations flagged.") in first
+    # the key figures follow the summary, before the provenance
+    assert markdown.index("figures/s_tg_vs_b.png") < markdown.index("## Provenance")
+
+
+def test_a_report_without_perf_counters_speaks_of_none(tmp_path):
+    runs = make_runs([{"pp": 64, "tg": 16, "b": b, "t_pp": 0.2 * b, "t_tg": 0.3 * b} for b in (1, 2, 4)])
+    markdown, _ = render(runs, tmp_path)
+    assert "904505" not in markdown and "seed" not in markdown.lower() and "prompt eval" not in markdown
 
 
 def test_the_report_counts_and_lists_failed_rows(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, perf_model
+from . import analysis, perf_model, summary
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
 from .collect import COLUMNS
 from .files import atomic_path
@@ -83,7 +83,7 @@ def derive(runs: pd.DataFrame, limits: dict | None, thresholds: Thresholds = DEF
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
     table = analysis.combinations(runs, thresholds)
-    return {
+    tables = {
         "combinations": table,
         "n_kv_check": analysis.n_kv_check(table),
         "prompt_phase": analysis.prompt_phase(table),
@@ -96,6 +96,7 @@ def derive(runs: pd.DataFrame, limits: dict | None, thresholds: Thresholds = DEF
         "failures": analysis.failures(runs),
         **perf_model.tables(table, limits, thresholds, predict),
     }
+    return {"summary": summary.summary(tables), **tables}
 
 
 def write(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:

@@ -3,7 +3,7 @@ reads them each time it is parsed (also in every cluster job), without importing
 matplotlib."""
 
 # results/<experiment>/analysis/<name>.parquet and .csv
-TABLES = ["combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
+TABLES = ["summary", "combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
           "context_effects", "latency", "hardware", "perf_reconciliation", "failures",
           "perf_model", "perf_model_fit", "perf_model_validation", "perf_predictions", "roofline"]
 

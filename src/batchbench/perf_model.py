@@ -36,7 +36,8 @@ MODEL_COLUMNS = KEYS + [
 FIT_COLUMNS = KEYS + ["pp", "tg", "b", "cells", "step_ms", "model_step_ms", "error_pct", "regime", "s_tg",
                       "model_s_tg"]
 VALIDATION_COLUMNS = KEYS + ["left_out_b", "n_rows", "median_error_pct", "max_error_pct", "crossover_b"]
-PREDICTION_COLUMNS = KEYS + ["shape", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "predicted", "basis"]
+PREDICTION_COLUMNS = KEYS + ["shape", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "crossover_b", "predicted",
+                             "basis"]
 ROOFLINE_COLUMNS = KEYS + ["pp", "tg", "b", "phase", "flop", "bytes", "intensity", "gflops", "bandwidth_limit_gb_s",
                            "flops_limit_g", "valid"]
 
@@ -238,7 +239,8 @@ def predictions(model: pd.DataFrame, table: pd.DataFrame, shapes: list[dict] | N
             step = predict(c, frame["tokens"], frame["cells"])
             rows.append(frame[["pp", "tg", "b"]].assign(
                 **keys, shape=shape_name, tpot_ms=1e3 * step, s_tg=frame["tokens"] / step,
-                regime=np.where(frame["tokens"] < c["crossover"], "memory", "compute"), predicted=True, basis=basis))
+                regime=np.where(frame["tokens"] < c["crossover"], "memory", "compute"), crossover_b=c["crossover"],
+                predicted=True, basis=basis))
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PREDICTION_COLUMNS)
     return out[PREDICTION_COLUMNS]
 
