@@ -4,7 +4,7 @@ import html
 import re
 
 import pytest
-from browser import open_page, outside_requests
+from browser import first_screen_problems, open_page, outside_requests
 from conftest import ROOT
 from test_analysis import make_runs, seed_runs
 
@@ -114,12 +114,26 @@ def test_the_report_opens_in_a_real_browser(seed_report):
     assert len(result["images"]) == len(figures.FIGURES)
     assert all(complete and width > 100 and height > 100 for complete, width, height in result["images"])
     assert (ROOT / "tests" / "artifacts" / "report-seed.png").stat().st_size > 10000
+    # the answer in the first screen of a 1366 × 768 window, and nothing wider than the page
+    assert first_screen_problems(result) == [], result["layout"]
     # the check can fail: an outside image is seen, and it does not render
     bad = folder / "bad.html"
     bad.write_text(re.sub("<body>", '<body><img src="https://example.invalid/x.png">', page, count=1))
     result = open_page(bad, folder / "bad.png")
     assert outside_requests(result, bad) == ["https://example.invalid/x.png"]
     assert result["images"][0][1] == 0
+
+
+def test_the_layout_check_can_fail(seed_report, tmp_path):
+    """A page wider than the window, with its summary pushed below the first screen, is caught."""
+    _, _, page = seed_report
+    wide = tmp_path / "wide.html"
+    block = '<div style="height:900px;width:2000px"></div>'
+    wide.write_text(page.replace("<h2>Summary</h2>", block + "<h2>Summary</h2>", 1))
+    problems = first_screen_problems(open_page(wide, tmp_path / "wide.png"))
+    assert any("scrolls sideways" in p for p in problems), problems
+    assert any(p.startswith("the summary ends at") for p in problems)
+    assert any(p.startswith("the figure ends at") for p in problems)
 
 
 def test_repetitions_are_drawn_as_medians_with_their_spread():

@@ -23,7 +23,7 @@ from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
 FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
-KEY_FIGURES = ["s_tg_vs_b", "latency", "perf_model"]  # the figures that carry the answer, shown first
+KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
 
 
 @dataclass
@@ -638,6 +638,13 @@ def html_figure(name: str, png: str, caption: str, css: str = "") -> str:
             f"<figcaption>{e(caption)}</figcaption></figure>")
 
 
+def png_aspect(png: str) -> float:
+    """Width / height of a PNG, from its header: figures in a row get widths in this proportion,
+    so they share one height."""
+    header = Path(png).read_bytes()[16:24]
+    return int.from_bytes(header[:4], "big") / max(int.from_bytes(header[4:], "big"), 1)
+
+
 # Block kind -> its HTML, every string from the data escaped.
 HTML_BLOCKS = {
     "heading": lambda p: f"<h{p[0]}>{html.escape(p[1])}</h{p[0]}>",
@@ -645,7 +652,8 @@ HTML_BLOCKS = {
     "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
     "table": html_table,
     "figure": lambda p: html_figure(*p),
-    "figure_row": lambda p: '<div class="row">' + "".join(html_figure(*f, css=' class="key"') for f in p) + "</div>",
+    "figure_row": lambda p: '<div class="row">' + "".join(
+        html_figure(*f, css=f' class="key" style="flex:{png_aspect(f[1]):.3f} 1 0"') for f in p) + "</div>",
 }
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222;
@@ -654,7 +662,7 @@ table{border-collapse:collapse;font-size:12px;margin:0}td,th{border:1px solid #c
 overflow-wrap:normal}th{background:#f3f3f3}.scroll{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
 details{margin:.5em 0 1.5em}summary{cursor:pointer;color:#235}figure{margin:1em 0}
 img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#555}
-.row{display:flex;gap:8px;align-items:flex-start}.row figure.key{flex:1 1 0;min-width:0;margin:.3em 0}
+.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.row figure.key{min-width:420px;margin:.3em 0}
 .row figure.key img{max-height:330px;object-fit:contain}.row figcaption{font-size:11px}
 h1{font-size:1.4em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 ul{padding-left:1.2em}li{margin:.2em 0}"""
