@@ -23,6 +23,7 @@ from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
 FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
+MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
 KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
 
 
@@ -161,8 +162,8 @@ def model_explanation(tables: dict, runs: pd.DataFrame) -> list[str]:
                 + f", hidden under the weight streaming until B · {row.compute_ms_per_seq:.2f} ms exceeds "
                 f"{row.memory_ms:.1f} ms: the two meet at B* ≈ {row.crossover_b:.1f}. "
                 f"Each KV cell read adds {row.attention_us_per_cell:.2f} µs (the attention term, growing with the "
-                f"context). So T_TG grows sub-linearly below B*, linearly beyond it, and S_TG levels off at about "
-                f"{1000 / row.compute_ms_per_seq:.1f} tokens/s; the same rule as the saturation table, applied to the "
+                f"context). So T_TG grows sub-linearly below B*, linearly beyond it, and S_TG levels off below "
+                f"1 / t_seq = {1000 / row.compute_ms_per_seq:.1f} tokens/s (attention takes its share); the same rule as the saturation table, applied to the "
                 f"model, saturates at B = {fmt(row.predicted_saturation_b, 0)}, measured at B = "
                 f"{fmt(row.measured_saturation_b, 0)}. ")
         if row.fits:
@@ -208,6 +209,13 @@ def model_section(r: Report, tables: dict):
             {"memory_ms": 2, "compute_ms_per_seq": 3, "attention_us_per_cell": 3, "crossover_b": 1,
              "predicted_saturation_b": 0, "measured_saturation_b": 0, "loo_error_pct": 0, "bandwidth_pct": 0},
             source="perf_model")
+    misses = tables.get("perf_model_fit")
+    misses = misses[misses["error_pct"].abs() > MISFIT_PCT] if misses is not None else pd.DataFrame()
+    if len(misses):
+        r.text(f"Where the model does not fit: {len(misses)} valid combination(s) whose step time it misses by more "
+               f"than {MISFIT_PCT}% (measured against model, ms per step):")
+        r.table(misses, ["model", "build", "config", "pp", "tg", "b", "step_ms", "model_step_ms", "error_pct",
+                         "regime"], {"step_ms": 1, "model_step_ms": 1, "error_pct": 0}, source="perf_model_fit")
     validation = tables.get("perf_model_validation")
     if validation is not None and len(validation):
         r.text("Leave-one-B-out: each B left out of the fit in turn, its S_TG predicted from the others.")
