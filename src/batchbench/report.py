@@ -163,7 +163,8 @@ def model_explanation(tables: dict, runs: pd.DataFrame) -> list[str]:
                 f"{row.memory_ms:.1f} ms: the two meet at B* ≈ {row.crossover_b:.1f}. "
                 f"Each KV cell read adds {row.attention_us_per_cell:.2f} µs (the attention term, growing with the "
                 f"context). So T_TG grows sub-linearly below B*, linearly beyond it, and S_TG levels off below "
-                f"1 / t_seq = {1000 / row.compute_ms_per_seq:.1f} tokens/s (attention takes its share); the same rule as the saturation table, applied to the "
+                f"1 / t_seq = {1000 / row.compute_ms_per_seq:.1f} tokens/s (attention takes its share); "
+                f"the same rule as the saturation table, applied to the "
                 f"model, saturates at B = {fmt(row.predicted_saturation_b, 0)}, measured at B = "
                 f"{fmt(row.measured_saturation_b, 0)}. ")
         if row.fits:
