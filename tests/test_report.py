@@ -189,3 +189,21 @@ def test_thin_data_gets_figures_and_a_report(tmp_path, rows):
     markdown, page = render(make_runs(rows), tmp_path)
     assert "## Q4" in markdown and "</html>" in page
     assert all((tmp_path / "figures" / f"{name}.png").stat().st_size > 1000 for name in figures.FIGURES)
+
+
+def test_q4_explains_with_the_fitted_model_in_bytes_and_seconds(tmp_path):
+    from test_perf_model import generated
+
+    shape = {"model_info": {"decode_bytes": 200_000_000, "block_params": 80_000_000, "output_params": 20_000_000,
+                            "n_layer": 4, "n_head_kv": 4, "head_dim": 64}, "host_name": "h"}
+    limits = {"host_name": "h", "bandwidth_gb_s": 20.0, "flops_g": 100.0, "bandwidth_method": "triad",
+              "flops_method": "gemm"}
+    markdown, _ = render(generated(**shape), tmp_path, limits=limits)
+    q4 = markdown[markdown.index("## Q4"):markdown.index("## Q5")]
+    model = derive.derive(generated(**shape), limits)["perf_model"].iloc[0]
+    assert (f"a decode step costs {model['step_ms_b1']:.1f} ms at B = 1, {model['memory_ms']:.1f} ms of it streaming "
+            f"200 MB of weights at {model['bandwidth_gb_s']:.1f} GB/s") in q4
+    assert f"the two meet at B* ≈ {model['crossover_b']:.1f}" in q4 and 5 < model["crossover_b"] < 7
+    assert "used the CPU only: explanations in terms of GPU warps or L2 cache misses do not apply" in q4
+    assert "49% of the measured 20.0 GB/s memory bandwidth" in markdown  # B = 1 in the summary
+    assert "The machine's ridge point (compute roof / bandwidth roof) is 5.0 FLOPs per byte" in markdown

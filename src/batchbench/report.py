@@ -519,6 +519,16 @@ def hardware_section(r: Report, tables: dict, limits: dict | None):
            f"({fmt(hardware['flops_pct'].max(), 0)}% of the measured float32 reference at most).")
     r.table(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
                        "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}, source="hardware")
+    roofline = tables.get("roofline")
+    if roofline is not None and len(roofline):
+        parts = []
+        for phase, group in roofline.groupby("phase", sort=False):
+            parts.append(f"{phase} at {group['intensity'].min():.1f} to {group['intensity'].max():.1f} FLOPs per byte "
+                         f"reaches {group['gflops'].min():.1f} to {group['gflops'].max():.1f} GFLOP/s")
+        ridge = roofline["flops_limit_g"] / roofline["bandwidth_limit_gb_s"]
+        r.text("On the roofline (figure roofline, table roofline): " + "; ".join(parts) + "."
+               + (f" The machine's ridge point (compute roof / bandwidth roof) is {ridge.dropna().iloc[0]:.1f} FLOPs "
+                  "per byte: below it a phase can be no faster than memory allows." if ridge.notna().any() else ""))
 
 
 def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
