@@ -83,3 +83,31 @@ def fig_roofline(roofline: pd.DataFrame) -> plt.Figure:
     ax.set_title(title("Roofline: prompt and decode phases", roofline), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def fig_predictions(predicted: pd.DataFrame) -> plt.Figure:
+    """Predicted S_TG and TPOT against B, a row per predicted shape (three at most), a line per PP
+    at the smallest TG; all dashed: nothing here was measured."""
+    if predicted.empty:
+        return empty_figure("predictions", "no series' model fits: nothing predicted")
+    shapes = list(dict.fromkeys(predicted["shape"]))[:3]
+    fig, axes = plt.subplots(len(shapes), 2, figsize=(10, 3.4 * len(shapes) + 0.6), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (left, right), shape in zip(axes, shapes, strict=True):
+        part = predicted[predicted["shape"] == shape]
+        part = part[part["tg"] == part["tg"].min()]
+        for i, (pp, group) in enumerate(part.groupby("pp", sort=True)):
+            group = group.sort_values("b")
+            for ax, column in ((left, "s_tg"), (right, "tpot_ms")):
+                ax.plot(group["b"], group[column], color=colors[i % len(colors)], linestyle="--", marker=".",
+                        label=f"PP={pp} TG={group['tg'].iloc[0]}")
+        for ax, label in ((left, "predicted S_TG (tokens/s)"), (right, "predicted TPOT (ms)")):
+            log2_b_axis(ax, part["b"])
+            ax.set_ylabel(label)
+            source = part["model"].iloc[0]
+            ax.set_title(f"{shape}: B and prompts not measured" if shape == str(source) else
+                         f"{shape}: {source}'s rates on this machine", fontsize=8)
+        right.legend(fontsize=7)
+    fig.suptitle(title("Predicted, not measured: S_TG and TPOT from the fitted decode model", predicted))
+    fig.tight_layout()
+    return fig

@@ -9,4 +9,4 @@ TABLES = ["summary", "combinations", "n_kv_check", "prompt_phase", "generation_s
 
 # results/<experiment>/figures/<name>.png and .svg; captions in report/figures/<name>.rst
 FIGURES = ["s_vs_b", "s_tg_vs_b", "t_tg_ratio", "t_pp_fit", "latency", "frontier", "s_heatmap", "bandwidth",
-           "perf_model", "roofline"]
+           "perf_model", "predictions", "roofline"]
