@@ -165,7 +165,8 @@ def fit_series(table: pd.DataFrame, limits: dict | None,
             "r2": r2, "median_error_pct": 100 * float(np.median(np.abs(error))), "loo_error_pct": loo,
             "fits": not problems, **rates, "bandwidth_gb_s": bandwidth,
             "flops_g": rates["flops_per_token"] / coef["t_seq"] / 1e9,
-            "kv_bandwidth_gb_s": rates["kv_bytes_per_cell"] / coef["t_cell"] / 1e9 if coef["t_cell"] > 0 else np.nan,
+            "kv_bandwidth_gb_s": (rates["kv_bytes_per_cell"] / coef["t_cell"] / 1e9
+                                  if coef["t_cell"] > 1e-12 else np.nan),  # no attention term: no rate
             "bandwidth_limit_gb_s": limit or np.nan, "bandwidth_pct": 100 * bandwidth / limit if limit else np.nan,
             "step_ms_b1": 1e3 * float(b1["step_s"].median()) if len(b1) else np.nan,
             "note": ("; ".join(problems) + ": not used for predictions") if problems else

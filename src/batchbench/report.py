@@ -117,12 +117,9 @@ def summary_section(r: Report, tables: dict):
                          f"(PP {int(row.peak_pp)}, TG {int(row.peak_tg)})")
         if pd.notna(row.saturation_b):
             parts.append(f"S_TG saturates at B = {fmt(row.saturation_b, 0)} (in {row.saturation_groups} PP × TG groups)"
-                         + (f", the model's crossover B* = {row.model_crossover_b:.1f}"
-                            if pd.notna(row.model_crossover_b) else ""))
+                         + model_words(row, ", "))
         elif pd.notna(row.peak_s_tg):
-            parts.append("S_TG does not saturate within the B measured"
-                         + (f" (the model's crossover B* = {row.model_crossover_b:.1f})"
-                            if pd.notna(row.model_crossover_b) else ""))
+            parts.append("S_TG does not saturate within the B measured" + model_words(row, "; "))
         if pd.notna(row.b1_ttft_s):
             parts.append(f"one request alone (B = 1, PP {int(row.b1_pp)}, TG {int(row.b1_tg)}): TTFT "
                          f"{row.b1_ttft_s:.3f} s, TPOT {row.b1_tpot_ms:.1f} ms"
@@ -133,6 +130,15 @@ def summary_section(r: Report, tables: dict):
         lines.append(f"{name}: " + "; ".join(parts) + "." + (f" ({row.note})" if row.note else ""))
     r.items(lines)
     r.text(GLOSSARY)
+
+
+def model_words(row, joint: str) -> str:
+    """The decode model's crossover, only where the model fits the series."""
+    if pd.isna(row.model_crossover_b):
+        return ""
+    if not row.model_fits:
+        return f"{joint}the decode model does not fit this series (see the performance model)"
+    return f"{joint}the model's crossover B* = {row.model_crossover_b:.1f}"
 
 
 def key_figures(r: Report, figures: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
