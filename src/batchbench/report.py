@@ -24,6 +24,7 @@ from .files import atomic_path
 MAX_TABLE_ROWS = 60
 FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
 MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
+SUMMARY_LINES = 2  # more series than this are summarised as a compact table
 KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
 
 
@@ -128,8 +129,14 @@ def summary_section(r: Report, tables: dict):
         parts.append(f"{row.ok} rows measured, {row.skipped} skipped, {row.failed} failed, {row.timeout} timed out, "
                      f"{row.flagged} of {row.combinations} combinations flagged")
         lines.append(f"{name}: " + "; ".join(parts) + "." + (f" ({row.note})" if row.note else ""))
-    r.items(lines)
-    r.text(GLOSSARY)
+    if len(lines) <= SUMMARY_LINES:
+        r.items(lines)
+        return
+    # many series: one compact row each, so the key figures still start in the first screen
+    r.table(summary, ["model", "build", "config", "host_name", "peak_s_tg", "peak_b", "saturation_b", "b1_ttft_s",
+                      "b1_tpot_ms", "b1_bandwidth_pct", "ok", "skipped", "failed", "flagged"],
+            {"peak_s_tg": 1, "peak_b": 0, "saturation_b": 0, "b1_ttft_s": 3, "b1_tpot_ms": 1, "b1_bandwidth_pct": 0},
+            source="summary")
 
 
 def model_words(row, joint: str) -> str:
@@ -144,6 +151,7 @@ def model_words(row, joint: str) -> str:
 def key_figures(r: Report, figures: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """The figures that carry the answer, side by side; returns the others."""
     r.figure_row([(name, *figures[name]) for name in KEY_FIGURES if name in figures])
+    r.text(GLOSSARY)
     return {name: figure for name, figure in figures.items() if name not in KEY_FIGURES}
 
 
