@@ -73,6 +73,7 @@ def test_rates_with_units_where_the_shape_is_known():
 
 def test_on_the_seeds_table_saturation_lies_between_2_and_8_and_each_b_is_predicted():
     model, tables = model_of(seed_runs())
+    assert len(tables["perf_model"]) == 1  # one series, one row
     assert 2 <= model["crossover_b"] <= 8
     assert 2 <= model["predicted_saturation_b"] <= 8
     assert model["measured_saturation_b"] == 4
@@ -89,6 +90,13 @@ def test_where_the_model_does_not_fit_it_says_so_and_predicts_nothing():
     model, tables = model_of(make_runs(rows))
     assert not model["fits"] and "not used for predictions" in model["note"]
     assert tables["perf_predictions"].empty
+
+
+def test_a_series_with_every_row_flagged_says_so():
+    table = analysis.combinations(generated(outlier=False))
+    table["valid"] = False
+    model, _, _ = perf_model.fit_series(table, None, Thresholds())
+    assert len(model) == 1 and not model.iloc[0]["fits"] and "no valid row" in model.iloc[0]["note"]
 
 
 def test_too_few_b_values_are_not_fitted():

@@ -172,7 +172,7 @@ def test_the_run_is_analysed_compared_and_reported(grid_run):
     # the decode model is fitted per series, and the roofline has both phases of every combination
     model = pd.read_parquet(results / "analysis" / "perf_model.parquet")
     assert len(model) == len(df.groupby(["model", "pp_shared", "kv_unified"]))
-    assert (model["memory_ms"].gt(0) | model["note"].str.contains("value\\(s\\) of B")).all()  # fitted, or why not
+    assert (model["memory_ms"].gt(0) | model["note"].str.contains("value\\(s\\) of B|no valid row")).all()
     roofline = pd.read_parquet(results / "analysis" / "roofline.parquet")
     assert set(roofline["phase"]) == {"prompt", "decode"} and (roofline["gflops"] > 0).all()
     assert roofline["flops_limit_g"].notna().all()

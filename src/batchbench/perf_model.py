@@ -176,6 +176,11 @@ def fit_series(table: pd.DataFrame, limits: dict | None,
             "cells": data["cells"], "step_ms": 1e3 * data["step_s"], "model_step_ms": 1e3 * model_step,
             "error_pct": 100 * error, "regime": np.where(data["tokens"] < coef["crossover"], "memory", "compute"),
             "s_tg": data["s_tg"], "model_s_tg": fitted["model_s_tg"]}))
+    fitted = {tuple(str(m[k]) for k in KEYS) for m in models}  # str: a missing host (NaN) matches itself
+    for key, group in table.groupby(KEYS, dropna=False, sort=True):  # series with no valid row at all
+        if tuple(str(k) for k in key) not in fitted:
+            models.append({**dict(zip(KEYS, key, strict=True)), "n_rows": 0, "b_values": "", "fits": False,
+                           "note": f"no valid row among its {len(group)} combinations (all flagged): nothing to fit"})
     fit_table = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame(columns=FIT_COLUMNS)
     return (pd.DataFrame(models, columns=MODEL_COLUMNS), fit_table[FIT_COLUMNS],
             pd.DataFrame(checks, columns=VALIDATION_COLUMNS))

@@ -696,7 +696,7 @@ overflow-wrap:normal}th{background:#f3f3f3}.scroll{max-width:100%;overflow-x:aut
 details{margin:.5em 0 1.5em}summary{cursor:pointer;color:#235}figure{margin:1em 0}
 img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#555}
 .row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.row figure.key{min-width:420px;margin:.3em 0}
-.row figure.key img{max-height:330px;object-fit:contain}.row figcaption{font-size:11px}
+.row figure.key img{max-height:280px;object-fit:contain}.row figcaption{font-size:11px}
 h1{font-size:1.4em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 ul{padding-left:1.2em}li{margin:.2em 0}"""
 
