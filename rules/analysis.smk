@@ -37,6 +37,7 @@ rule analysis_tables:
     params:
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],
+        predict=ANALYSIS["predict"],
     script:
         "../scripts/analysis_tables.py"
 

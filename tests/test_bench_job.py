@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from batchbench.bench_job import main
-from batchbench.policy import POLICY_ENV, job_environment, policy_from_environment
 from batchbench.deadline import parse_slurm_duration
+from batchbench.policy import POLICY_ENV, job_environment, policy_from_environment
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
         "ctx": 192, "options": {"batch": 2048}, "extra_args": []}

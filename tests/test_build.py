@@ -8,8 +8,16 @@ import pytest
 from conftest import ROOT
 
 from batchbench import UserError
-from batchbench.build import (apply_patch, build, build_key, given, prepare_source, sha256_cached, sha256_file,
-                             tree_fingerprint)
+from batchbench.build import (
+    apply_patch,
+    build,
+    build_key,
+    given,
+    prepare_source,
+    sha256_cached,
+    sha256_file,
+    tree_fingerprint,
+)
 
 PATCH = ROOT / "patches" / "batched-bench-flush-log.patch"
 ORIGINAL = """\

@@ -24,7 +24,7 @@ OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash
 CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified", "n_gpu_layers",
            "tg_separate", "cache_type_k", "cache_type_v", "model_params", "model_bytes",
            "model_block_params", "model_output_params", "model_decode_bytes", "model_n_layer",
-           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent"]
+           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent", "ubatch"]
 BOOTSTRAP_FROM = 5  # 3 values have only 10 distinct resamples
 BOOTSTRAP_RESAMPLES = 2000
 WARMUP_TOKENS = 16  # batched-bench's one warm-up decode per process

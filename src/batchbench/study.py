@@ -129,6 +129,8 @@ class Study:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")
         self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
+        for i, entry in enumerate(config.get("analysis", {}).get("predict") or []):  # named before any job
+            spec_from_config(entry, f"analysis.predict[{i}]")
         self.model_by_dir = {m.dir: m for m in self.models}
         self.build_by_dir = {b.dir: b for b in self.builds}
 
