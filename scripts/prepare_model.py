@@ -3,9 +3,9 @@
 import json
 import sys
 
+from batchbench.cache import cache_dir_of
 from batchbench.files import write_json_atomic
 from batchbench.models import describe
-from batchbench.study import cache_dir_of
 from batchbench.synth import cached_model
 
 sys.stderr = log = open(snakemake.log[0], "w")

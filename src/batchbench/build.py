@@ -6,6 +6,7 @@ CMake flags, patches), so reruns, other experiments, other clones and tests reus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os

@@ -149,3 +149,13 @@ def _make(entry: Path, make: Callable[[Path], None], published: Callable[[Path],
         return True
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
+
+
+def cache_dir_of(config: dict) -> Path:
+    """Where builds and synthetic models are cached (read by each setup job, not a param of it:
+    where the cache is changes nothing measured)."""
+    return Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
