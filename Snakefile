@@ -8,7 +8,11 @@ min_version("9.0.0")
 
 
 # the embedded default, found from any --directory; --configfile and --config override it
-configfile: Path(workflow.basedir) / "config" / "config.yaml"
+# (current_basedir: this file's folder, also when the workflow is a module of another)
+configfile:
+    Path(workflow.current_basedir.get_path_or_uri(secret_free=True))
+    / "config"
+    / "config.yaml"
 
 
 include: "rules/common.smk"

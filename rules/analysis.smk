@@ -8,7 +8,9 @@ rule machine_limits:
         "../envs/analysis.yaml"
     threads: limits_threads
     resources:
-        mem_mb=2048,
+        mem_mb=res.MACHINE_LIMITS_MB,
+        runtime=res.MACHINE_LIMITS_RUNTIME_MIN,
+        slurm_extra=res.EXCLUSIVE,
     script:
         "../scripts/machine_limits.py"
 
@@ -35,6 +37,7 @@ rule analysis_tables:
     params:
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],
+        predict=ANALYSIS["predict"],
     script:
         "../scripts/analysis_tables.py"
 

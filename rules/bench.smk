@@ -32,9 +32,12 @@ rule bench_run:
     resources:
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
+        slurm_extra=res.EXCLUSIVE,
         gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
     shell:
+        # the job's Python (its env's with --sdm conda, else this run's: common.smk), the package
+        # from the workflow's source folder (PYTHONPATH, set in common.smk)
         '"$BATCHBENCH_PYTHON" -m batchbench.bench_job --spec {params.spec:q}'
         " --setup {input:q} --output {output:q} --log {log:q}"

@@ -8,7 +8,10 @@ rule build_llama:
     priority: SETUP_PRIORITY
     conda:
         "../envs/build.yaml"
-    threads: workflow.cores
+    threads: build_threads
+    resources:
+        mem_mb=build_mem_mb,
+        runtime=res.BUILD_RUNTIME_MIN,
     params:
         build=build_params,
     script:

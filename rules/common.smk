@@ -5,25 +5,37 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
+# This workflow's folder (workflow.basedir is the outer workflow's when this one is a module).
+WORKFLOW_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parent
+# The workflow's own package, found in its source folder wherever the workflow is (a clone,
+# a module of another workflow, --sdm conda, a container): this process imports it from
+# there, and every job's Python through PYTHONPATH (jobs inherit this environment).
+SOURCE_DIR = str(WORKFLOW_DIR / "src")
+sys.path.insert(0, SOURCE_DIR)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SOURCE_DIR, os.environ.get("PYTHONPATH")]))
+)
+
 try:
-    from batchbench import UserError
+    from batchbench import UserError, resources as res
     from batchbench.config_check import check as check_config
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
-    from batchbench.policy import job_environment
+    from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
     raise WorkflowError(
-        f"the workflow's Python package is missing ({err}): run `pip install -r requirements.txt`"
+        f"a package the workflow needs is missing ({err}): run `pip install -r requirements.txt`"
     )
 
 
 try:
     # every mistake named by its key, before Snakemake's own check fills in the defaults
-    check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    check_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
     validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-    STUDY = Study(config, Path(workflow.basedir))
+    STUDY = Study(config, WORKFLOW_DIR)
 except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
@@ -65,9 +77,7 @@ THRESHOLDS = {
 # What the report shows of the config: a changed run policy or key order reports nothing anew.
 REPORTED_CONFIG = canonical({"experiment": STUDY.experiment, "grid": config["grid"]})
 FIGURE_CAPTIONS = {
-    name: (Path(workflow.basedir) / "report" / "figures" / f"{name}.rst")
-    .read_text()
-    .strip()
+    name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst").read_text().strip()
     for name in [*FIGURE_NAMES, "compare"]
 }
 
@@ -96,11 +106,7 @@ def comparison_runs(wildcards):
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
-    return (
-        max((STUDY.cpus(job) for job in STUDY.jobs), default=1)
-        if submitting()
-        else workflow.cores
-    )
+    return cluster_threads(max((STUDY.cpus(job) for job in STUDY.jobs), default=1))
 
 
 def machine_limits(wildcards):
@@ -138,9 +144,9 @@ def submitting():
 
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
-    cluster allocation holding a group of them) a benchmark claims every core, so nothing of
-    the workflow runs beside a measurement."""
-    return STUDY.cpus(bench_job(wildcards)) if submitting() else workflow.cores
+    cluster allocation, alone or holding a group of them) a benchmark claims every core, so
+    nothing of the workflow runs beside a measurement."""
+    return cluster_threads(STUDY.cpus(bench_job(wildcards)))
 
 
 # a per-job GPU request only when some build could use one (each function costs dry-run time)
@@ -155,14 +161,54 @@ def bench_mem_mb(wildcards):
     return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
 
 
-# Minutes a benchmark job may take on a scheduler: its timeout plus start-up slack.
-BENCH_RUNTIME = int(-(-(STUDY.run.get("timeout_s") or 3600) // 60)) + 5
+def cluster_threads(request):
+    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
+    every CPU the allocation holds (so the job step never asks for more); run here, every core.
+    """
+    if submitting():
+        return request
+    if workflow.remote_exec:
+        return res.allocated_cpus(workflow.cores)
+    return workflow.cores
+
+
+# Minutes a benchmark job may take on a scheduler: every attempt its run policy allows (None: no
+# timeout, the partition's limit, before which the runner stops and records a timeout).
+POLICY = run_policy(STUDY.run)
+BENCH_RUNTIME = res.bench_runtime_min(
+    POLICY["timeout_s"], int(POLICY["retries"]), int(POLICY["remeasure"])
+)
+
+
+def build_threads(wildcards):
+    return cluster_threads(res.build_threads(workflow.cores))
+
+
+def build_mem_mb(wildcards, threads):
+    return res.build_mem_mb(threads)
+
+
+def model_threads(wildcards):
+    """Writing a model is one thread; quantizing it uses several."""
+    model = STUDY.model_by_dir[wildcards.model]
+    return cluster_threads(res.build_threads(workflow.cores)) if model.quantizer else 1
+
+
+def model_mem_mb(wildcards):
+    model = STUDY.model_by_dir[wildcards.model]
+    return res.model_mem_mb(model.quantizer is not None, model.shape.largest_tensor)
 
 
 # How benchmark jobs run (timeout, retries, memory cap) and the interpreter that runs them reach
 # each job through its environment, not its params (which Snakemake compares): a new policy or
 # virtual environment applies to the jobs still to run and re-measures nothing.
-os.environ.update(job_environment(STUDY.run))
+# Under --sdm conda a job runs the Python of its own env; otherwise this run's interpreter.
+JOB_PYTHON = (
+    "python3"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable
+)
+os.environ.update(job_environment(STUDY.run, JOB_PYTHON))
 
 
 # Setup jobs' params are what they make, canonical (sorted keys) and free of this checkout's

@@ -10,7 +10,10 @@ rule prepare_model:
     priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"
-    threads: workflow.cores
+    threads: model_threads
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=res.MODEL_RUNTIME_MIN,
     params:
         model=model_params,
     script:

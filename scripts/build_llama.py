@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from batchbench.build import build, describe, given
+from batchbench.cache import cache_dir_of
 from batchbench.files import write_json_atomic
-from batchbench.study import cache_dir_of
 
 sys.stderr = log = open(snakemake.log[0], "w")
 params = snakemake.params.build

@@ -1,13 +1,22 @@
 """The job runner against a stand-in binary: every way a run can end gives a record."""
 
+import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
+
+import pytest
 
 from batchbench import surroundings
-from batchbench.bench_job import main
-from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment, policy_from_environment
+from batchbench.bench_job import main, measure
+from batchbench.deadline import Deadline, Interrupted, parse_slurm_duration
+from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment, policy_from_environment, run_policy
+from batchbench.resources import attempts
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
         "ctx": 192, "options": {"batch": 2048}, "extra_args": []}
@@ -177,6 +186,16 @@ def test_a_lost_result_and_a_disturbed_one_are_counted_apart(tmp_path, monkeypat
     assert "printed no result" in rec["measurements"][0]["reason"] and rec["measurements"][0]["disturbed"] is None
 
 
+def test_the_most_attempts_a_job_makes(tmp_path, monkeypatch):
+    """Two lost results, then disturbed at every measurement: the most attempts the policy allows,
+    as many as the scheduler's time limit is sized for (resources.attempts)."""
+    disturb_first(monkeypatch, 99)
+    body = loses_first_result(tmp_path / "count").replace("n >= 1", "n >= 2")
+    rec, _ = run(tmp_path, body, retries=2, remeasure=2)
+    assert [m["status"] for m in rec["measurements"]] == ["failed", "failed", "ok", "ok", "ok"]
+    assert rec["attempts"] == attempts(2, 2) and rec["disturbed"] is True
+
+
 def test_the_end_to_end_tests_of_other_features_run_with_the_verdict_off(default_config):
     """tests/workflow.py's config turns the verdict off through the run policy (a key the policy
     does not know would be dropped silently)."""
@@ -184,3 +203,127 @@ def test_the_end_to_end_tests_of_other_features_run_with_the_verdict_off(default
 
     policy = json.loads(job_environment(base_config(default_config)["run"])[POLICY_ENV])
     assert set(VERDICT_OFF) <= set(DEFAULTS) and policy == {**DEFAULTS, **VERDICT_OFF}
+
+
+def fake_squeue(tmp_path, seconds_left: int, limit: str) -> dict:
+    """A squeue on PATH that says this job ends in `seconds_left` s, as SLURM prints it."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    script = folder / "squeue"
+    script.write_text(f"#!{sys.executable}\nimport datetime, sys\n"
+                      "assert sys.argv[1:4] == ['-h', '-j', '42'], sys.argv\n"
+                      f"end = datetime.datetime.now() + datetime.timedelta(seconds={seconds_left})\n"
+                      f"print(end.strftime('%Y-%m-%dT%H:%M:%S') + '|{limit}')\n")
+    script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "42"}
+
+
+def test_stops_before_the_schedulers_time_limit(tmp_path, monkeypatch):
+    for key, value in fake_squeue(tmp_path, 34, "1:00").items():
+        monkeypatch.setenv(key, value)
+    rec, log = run(tmp_path, "time.sleep(60)", timeout_s=None)
+    assert rec["status"] == "timeout", rec["reason"]
+    assert rec["reason"] == "stopped 30 s before the scheduler's 1-minute limit"
+    assert 1 < rec["wall_time_s"] < 10 and rec["job_id"] == "42"
+
+
+def test_the_per_job_timeout_still_applies_when_the_scheduler_allows_more(tmp_path, monkeypatch):
+    for key, value in fake_squeue(tmp_path, 3600, "1:00:00").items():
+        monkeypatch.setenv(key, value)
+    rec, _ = run(tmp_path, "time.sleep(30)", timeout_s=0.5)
+    assert rec["status"] == "timeout" and "0.5 s timeout" in rec["reason"]
+
+
+def signalled_runner(tmp_path, signum: int) -> tuple[int, Path, int]:
+    """The runner as its own process, sent `signum` while the benchmark runs: (its exit code,
+    its output path, the benchmark's pid)."""
+    started = tmp_path / "started"
+    setup = tmp_path / "setup.json"
+    body = f"open({str(started) + '.tmp'!r}, 'w').write(str(os.getpid())); " \
+           f"os.rename({str(started) + '.tmp'!r}, {str(started)!r}); time.sleep(60)"
+    setup.write_text(json.dumps({"build": {"batched_bench": fake_binary(tmp_path, body)},
+                                 "model": {"path": "m.gguf", "name": "m"}}))
+    out = tmp_path / "out.json"
+    runner = subprocess.Popen([sys.executable, "-m", "batchbench.bench_job", "--spec",
+                               json.dumps(SPEC), "--policy", json.dumps({**POLICY, "timeout_s": None}),
+                               "--setup", str(setup),
+                               "--output", str(out), "--log", str(tmp_path / "job.log")])
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.send_signal(signum)
+    return runner.wait(timeout=30), out, int(started.read_text())
+
+
+def test_sigterm_still_writes_the_record(tmp_path):
+    code, out, _ = signalled_runner(tmp_path, signal.SIGTERM)  # what scancel and a preemption send
+    assert code == 0
+    rec = json.loads(out.read_text())
+    assert rec["status"] == "failed" and rec["metrics"] is None
+    assert rec["reason"] == "interrupted by SIGTERM during attempt 1 (the job was cancelled or preempted)"
+    assert "interrupted by SIGTERM" in (tmp_path / "job.log").read_text()
+
+
+def test_sigint_stops_without_a_record(tmp_path):
+    """Ctrl-C: the run stops, the benchmark dies with it, and the next run measures it again."""
+    code, out, benchmark = signalled_runner(tmp_path, signal.SIGINT)
+    assert code == 128 + signal.SIGINT and not out.exists()
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{benchmark}")  # the benchmark is gone too
+
+
+def test_slurm_durations():
+    assert [parse_slurm_duration(t) for t in ("1", "1:00", "1:00:00", "2-00:00:00", "2-3", "0:30")] == \
+        [60, 60, 3600, 172800, 183600, 30]
+    assert parse_slurm_duration("UNLIMITED") is None
+
+
+class StandIn:
+    """A runner whose benchmark takes `seconds` and gives the result; `interrupt_at`: the
+    attempt during which a signal arrives."""
+
+    def __init__(self, seconds=0.0, interrupt_at=None, signum=signal.SIGTERM):
+        self.seconds, self.interrupt_at, self.signum, self.calls = seconds, interrupt_at, signum, 0
+
+    def run(self, argv, log, timeout, address_space_mb=None):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise Interrupted(self.signum)
+        time.sleep(self.seconds)
+        return 0, RESULT, ""
+
+
+def measured(runner, deadline, **policy):
+    return measure(runner, ["llama-batched-bench"], SPEC, run_policy({**POLICY, **policy}), io.StringIO(), deadline)
+
+
+def test_no_remeasure_the_schedulers_time_limit_would_cut_short(monkeypatch):
+    disturb_first(monkeypatch, 9)
+    runner = StandIn(seconds=0.5)
+    chosen, attempts = measured(runner, Deadline(end=time.monotonic() + 0.8, limit_s=60, margin_s=0), timeout_s=None)
+    assert runner.calls == 1 and len(attempts) == 1 and chosen["status"] == "ok" and chosen["disturbed"]
+    assert "not measured again" in chosen["disturbed_reason"] and "before the scheduler's time limit" in \
+        chosen["disturbed_reason"] and chosen["wall_time_s"] >= 0.5
+
+
+def test_remeasure_while_the_schedulers_time_limit_leaves_room(monkeypatch):
+    disturb_first(monkeypatch, 1)
+    deadline = Deadline(end=time.monotonic() + 600, limit_s=900, margin_s=0)
+    chosen, attempts = measured(StandIn(), deadline, timeout_s=None)
+    assert [a["disturbed"] for a in attempts] == [True, False] and chosen is attempts[-1]
+
+
+def test_sigterm_during_a_remeasure_keeps_the_attempts_made(monkeypatch):
+    disturb_first(monkeypatch, 9)
+    chosen, attempts = measured(StandIn(interrupt_at=2), Deadline())
+    assert [a["status"] for a in attempts] == ["ok", "failed"]
+    assert attempts[1]["reason"] == "interrupted by SIGTERM during attempt 2 (the job was cancelled or preempted)"
+    # the row reports the result it has, flagged, and says why it was not measured again
+    assert chosen is attempts[0] and chosen["disturbed"] and "measuring again stopped" in chosen["disturbed_reason"]
+    assert all("_started" not in a and a["end_time"] for a in attempts)
+
+
+def test_sigint_during_a_remeasure_propagates(monkeypatch):
+    disturb_first(monkeypatch, 9)
+    with pytest.raises(Interrupted):
+        measured(StandIn(interrupt_at=2, signum=signal.SIGINT), Deadline())

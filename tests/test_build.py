@@ -2,12 +2,22 @@
 
 import os
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
 
 from batchbench import UserError
-from batchbench.build import apply_patch, build_key, given, prepare_source, sha256_cached, sha256_file, tree_fingerprint
+from batchbench.build import (
+    apply_patch,
+    build,
+    build_key,
+    given,
+    prepare_source,
+    sha256_cached,
+    sha256_file,
+    tree_fingerprint,
+)
 
 PATCH = ROOT / "patches" / "batched-bench-flush-log.patch"
 ORIGINAL = """\
@@ -137,3 +147,28 @@ def test_a_file_digest_is_remembered_until_the_file_changes(tmp_path):
     assert old == sha256_file(model)
     model.write_bytes(b"other weights")
     assert sha256_cached(model, cache) == sha256_file(model) != old
+
+
+def test_a_build_is_published_whole_into_the_cache_then_reused(tmp_path, log, monkeypatch):
+    """With a stand-in cmake: the binaries and the manifest appear in the cache entry at once, the
+    manifest names the published paths, and the next build of the key reuses them."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "cmake").write_text(f"#!{sys.executable}\nimport pathlib, sys\n"
+                                 "if '--build' in sys.argv:\n"
+                                 "    b = pathlib.Path(sys.argv[sys.argv.index('--build') + 1]) / 'bin'\n"
+                                 "    b.mkdir(parents=True)\n"
+                                 "    for t in ('llama-batched-bench', 'llama-quantize'):\n"
+                                 "        (b / t).write_text('#!/bin/sh\\n')\n")
+    (tools / "cmake").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    source = {"path": str(fake_tree(tmp_path / "src"))}
+    cache = tmp_path / "cache"
+    first = build(source, ["-DGGML_NATIVE=OFF"], [PATCH], cache, 2, log)
+    entry = cache / "llama.cpp" / first["key"]
+    assert first["batched_bench"] == str(entry / "bin" / "llama-batched-bench")
+    assert (entry / "bin" / "llama-quantize").is_file() and first["patches"][0]["state"] == "applied"
+    assert sorted(p.name for p in (cache / "llama.cpp").iterdir()) == [first["key"]]  # nothing half-made
+    assert build(source, ["-DGGML_NATIVE=OFF"], [PATCH], cache, 2, log) == first
+    log.flush()
+    assert "reusing the cached build" in (tmp_path / "build.log").read_text()

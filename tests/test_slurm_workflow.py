@@ -25,8 +25,7 @@ def scontrol_job(job_id: str, env: dict) -> dict:
     return dict(re.findall(r"(\S+?)=(\S+)", shown))
 
 
-@pytest.fixture(scope="module")
-def slurm_run(slurm, tmp_path_factory):
+def slurm_config(**grid) -> dict:
     from snakemake.utils import validate
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -34,9 +33,18 @@ def slurm_run(slurm, tmp_path_factory):
     config["experiment"] = "slurm"
     config["models"] = [{"name": "tiny", "synthetic": {**TINY, "quant": "Q8_0"}}]
     config["grid"] = {"npp": [32, 64], "ntg": [16], "npl": [1, 2], "threads": 1, "batch": 2048,
-                      "ubatch": 512}
-    # the jobs' own snakemake must be this environment's
-    env = {**slurm.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), slurm.env["PATH"]])}
+                      "ubatch": 512, **grid}
+    return config
+
+
+def jobs_env(slurm) -> dict:
+    """The jobs' own snakemake must be this environment's."""
+    return {**slurm.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), slurm.env["PATH"]])}
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm, tmp_path_factory):
+    config, env = slurm_config(), jobs_env(slurm)
     workdir = tmp_path_factory.mktemp("slurm-run")
     snakemake(workdir, config, "--profile", str(ROOT / "profiles" / "slurm"), env=env)
     return workdir, config, env
@@ -93,3 +101,28 @@ def test_slurm_packed_submissions_never_overlap(slurm_run, tmp_path, packing):
     rows = rows.sort_values("start_time")
     starts, ends = rows["start_time"].tolist(), rows["end_time"].tolist()
     assert all(end <= start for end, start in zip(ends[:-1], starts[1:], strict=True))
+
+
+def test_slurm_time_limit_gives_a_timeout_row_and_command_line_resources_keep_jobs_consistent(slurm, tmp_path):
+    """A command-line --set-resources (which replaces a profile's) shortens every benchmark's
+    time limit to 2 minutes (room for a slow start of the short job): the long combination stops
+    itself before it and is a `timeout` row, the scheduler sees a completed job, and the jobs
+    stay exclusive with consistent CPUs."""
+    env = jobs_env(slurm)
+    config = slurm_config(npp=[32, 131072], npl=[1])  # PP=131072: minutes (32768 took 61 s here)
+    snakemake(tmp_path, config, "--profile", str(ROOT / "profiles" / "slurm"),
+              "--set-resources", "bench_run:runtime=2", "machine_limits:slurm_extra='--nice=0'", env=env)
+    # not exclusive any more (a 1-CPU allocation on a 2-CPU node): its job step takes the 1 CPU
+    # the allocation holds instead of asking for the node's (which SLURM refuses)
+    limits = json.loads((tmp_path / "results" / "slurm" / "machine" / "limits.json").read_text())
+    assert limits["threads"] == 1
+    rows = pq.read_table(tmp_path / "results" / "slurm" / "runs.parquet").to_pandas()
+    assert len(rows) == 2, rows[["pp", "status", "reason"]]
+    long, short = rows[rows["pp"] == 131072].iloc[0], rows[rows["pp"] == 32].iloc[0]
+    assert short["status"] == "ok", short["reason"]
+    assert long["status"] == "timeout" and pd.isna(long["t"])
+    assert long["reason"] == "stopped 30 s before the scheduler's 2-minute limit"
+    for row in (long, short):
+        job = scontrol_job(row["job_id"], env)
+        assert job["TimeLimit"] == "00:02:00" and job["JobState"] == "COMPLETED", job
+        assert job["OverSubscribe"] == "NO" and job["CPUs/Task"] == "1", job  # the rule's --exclusive

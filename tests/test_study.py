@@ -48,6 +48,7 @@ def test_memory_grows_with_the_kv_cache(default_config):
         (lambda c: c.update(models=[]), ["models", "imports"]),
         (lambda c: c["models"].append(dict(c["models"][0])), ["models", "tiny-qwen3", "repeats"]),
         (lambda c: c["models"][0]["synthetic"].update(preset="qwen9"), ["preset", "qwen9", "qwen3-8b"]),
+        (lambda c: c["analysis"].update(predict=[{"preset": "qwen9"}]), ["analysis.predict[0].preset", "qwen9"]),
         (lambda c: c["builds"].__setitem__(0, {"name": "b", "binaries": {"batched_bench": "/no/bb"}}),
          ["builds[0]", "/no/bb", "does not exist"]),
     ],

@@ -24,7 +24,7 @@ OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash
 CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified", "n_gpu_layers",
            "tg_separate", "cache_type_k", "cache_type_v", "model_params", "model_bytes",
            "model_block_params", "model_output_params", "model_decode_bytes", "model_n_layer",
-           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent"]
+           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent", "ubatch"]
 BOOTSTRAP_FROM = 5  # 3 values have only 10 distinct resamples
 BOOTSTRAP_RESAMPLES = 2000
 WARMUP_TOKENS = 16  # batched-bench's one warm-up decode per process
@@ -149,6 +149,49 @@ def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
                       for n, r, why in zip(count, reps, first, strict=True)], dtype=object)
 
 
+# run-wide counters of the benchmark's surroundings, and how the report names them
+COUNTERS = {"cpu_share": "the benchmark's CPU share", "involuntary_switches": "involuntary context switches",
+            "major_faults": "major page faults", "cpu_pressure_some": "CPU pressure (PSI)",
+            "memory_pressure_some": "memory pressure (PSI)", "cpu_steal": "CPU steal"}
+QUALITY_COLUMNS = ["jobs_with_result", "imported", "watched", "disturbed_first", "remeasured", "still_disturbed",
+                   "cpu_share_min", "cpu_share_p10", "cpu_share_median", "cpu_share_max",
+                   "cpu_pressure_median", "cpu_pressure_max", "counters_missing",
+                   "combinations", "outliers", "disturbed_combinations", "left_out", "trusted"]
+
+
+def measurement_quality(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """One row for the run: jobs with a result, those whose surroundings were recorded
+    (`watched`), disturbed at their first attempt, measured again, still disturbed; the
+    distribution of CPU share and CPU pressure of the reported measurements; the counters this
+    machine lacks; the combinations the verdicts leave out (disturbed or outliers)."""
+    ok = runs[runs["status"] == "ok"]
+    measured = ok[~ok["imported"].fillna(False).astype(bool)]
+    watched = measured[measured["disturbed"].notna()] if "disturbed" in measured else measured.iloc[:0]
+
+    def first_disturbed(m) -> bool:
+        return bool(json.loads(m)[0].get("disturbed")) if isinstance(m, str) and m else False
+
+    share = watched["cpu_share"].dropna().astype(float) if "cpu_share" in watched else pd.Series(dtype=float)
+    pressure = (watched["cpu_pressure_some"].dropna().astype(float) if "cpu_pressure_some" in watched
+                else pd.Series(dtype=float))
+    q = share.quantile([0, 0.1, 0.5, 1]).to_numpy() if len(share) else [np.nan] * 4
+    flagged = (table["disturbed"] | table["outlier"]) if len(table) else pd.Series(dtype=bool)
+    return pd.DataFrame([{
+        "jobs_with_result": len(ok), "imported": len(ok) - len(measured), "watched": len(watched),
+        "disturbed_first": int(watched["measurements"].map(first_disturbed).sum()) if len(watched) else 0,
+        "remeasured": int((watched["remeasured"].fillna(0) > 0).sum()) if len(watched) else 0,
+        "still_disturbed": int(watched["disturbed"].astype(bool).sum()) if len(watched) else 0,
+        "cpu_share_min": q[0], "cpu_share_p10": q[1], "cpu_share_median": q[2], "cpu_share_max": q[3],
+        "cpu_pressure_median": pressure.median() if len(pressure) else np.nan,
+        "cpu_pressure_max": pressure.max() if len(pressure) else np.nan,
+        "counters_missing": ", ".join(name for column, name in COUNTERS.items()
+                                      if len(watched) and (column not in watched or watched[column].isna().all())),
+        "combinations": len(table), "outliers": int(table["outlier"].sum()) if len(table) else 0,
+        "disturbed_combinations": int(table["disturbed"].sum()) if len(table) else 0,
+        "left_out": int(flagged.sum()), "trusted": int(len(table) - flagged.sum()),
+    }], columns=QUALITY_COLUMNS)
+
+
 def trusted(table: pd.DataFrame) -> pd.DataFrame:
     """The combinations the verdicts use: neither disturbed nor an outlier of their series."""
     return table[~(table["disturbed"] | table["outlier"])]
@@ -158,14 +201,17 @@ OUTLIER_MIN_POINTS = 5  # with fewer B values in a series, which point is off ca
 OUTLIER_ENDS_FROM = 6   # an end point is extrapolated: only judged in longer series
 
 
-def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float) -> dict[int, float]:
+def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float, slower: int = 1) -> dict[int, float]:
     """{index: measured / predicted} of the points far off a fit of their neighbours.
 
     Worst first: the point whose removal leaves the others best explained by a quadratic (a line
     for few points) in log B is an outlier when it is more than `factor` times off that fit,
     several times more than any other point is, while the others fit within half the tolerance;
     then the rest is judged again. Per-step decode time and S_PP change smoothly with B on clean
-    data (the fixtures' published logs and the seed's table are within 1.14 of such fits)."""
+    data (the fixtures' published logs and the seed's table are within 1.14 of such fits).
+    Only points on the slow side of the fit are candidates (`slower`: +1 where a larger value is
+    slower, -1 where smaller is): interference slows a job down, and a point faster than a fit
+    bent by a slowed neighbour is not the one that was disturbed."""
     tolerance = np.log(factor)
     keep, found = list(range(len(log_b))), {}
     while len(keep) >= OUTLIER_MIN_POINTS:
@@ -176,8 +222,11 @@ def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float) -> dict[
             others = [j for j in keep if j != i]
             coef = np.polyfit(log_b[others], log_y[others], 1 if len(others) <= 3 else 2)
             misfit = np.abs(log_y[others] - np.polyval(coef, log_b[others])).max()
-            if best is None or misfit < best[1]:
-                best = (i, misfit, log_y[i] - np.polyval(coef, log_b[i]))
+            off = log_y[i] - np.polyval(coef, log_b[i])
+            if off * slower > 0 and (best is None or misfit < best[1]):
+                best = (i, misfit, off)
+        if best is None:
+            break
         i, misfit, off = best
         if not (abs(off) > tolerance and abs(off) > 3 * misfit and misfit < tolerance / 2):
             break
@@ -190,17 +239,18 @@ def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
     """Per combination, why it is an outlier of its series (model, build, options, PP, TG)
     across B ('' when it is not): its per-step decode time T_TG/TG or its S_PP."""
     reasons = pd.Series("", index=table.index, dtype=object)
-    metrics = (("step", "T_TG/TG", lambda g: g["t_tg"] / g["tg"], 1000, "ms"),
-               ("s_pp", "S_PP", lambda g: g["s_pp"], 1, "t/s"))
+    metrics = (("step", "T_TG/TG", lambda g: g["t_tg"] / g["tg"], 1000, "ms", 1),
+               ("s_pp", "S_PP", lambda g: g["s_pp"], 1, "t/s", -1))
     for _, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False):
         group = group.sort_values("b")
-        for _name, label, value, scale, unit in metrics:
+        for _name, label, value, scale, unit, slower in metrics:
             y = value(group).astype(float)
             usable = (y > 0) & np.isfinite(y) & (group["b"] > 0)
             if usable.sum() < OUTLIER_MIN_POINTS:
                 continue
             g, y = group[usable], y[usable]
-            for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor).items():
+            for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor,
+                                             slower).items():
                 index = g.index[i]
                 note = (f"outlier: {label} {y.iloc[i] * scale:.4g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
                         f"what its series' other B values predict")

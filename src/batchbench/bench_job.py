@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from . import host, surroundings
 from .command import bench_argv
+from .deadline import Deadline, Interrupted, interruptible, slurm_deadline
 from .files import write_json_atomic
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
@@ -56,17 +57,11 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
 
 
 class Runner:
-    """Runs the binary, forwarding a SIGTERM/SIGINT to it so no orphan keeps timing."""
+    """Runs the binary in its own process group, killed with the group on a timeout or when
+    the runner is interrupted, so no orphan keeps timing."""
 
     def __init__(self):
         self.child: subprocess.Popen | None = None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._stop)
-
-    def _stop(self, signum, _frame):
-        if self.child and self.child.poll() is None:
-            os.killpg(self.child.pid, signal.SIGKILL)
-        sys.exit(128 + signum)
 
     def run(self, argv: list[str], log, timeout: float | None,
             address_space_mb: int | None = None) -> tuple[int | None, str, str]:
@@ -82,9 +77,13 @@ class Runner:
         try:
             out, err = self.child.communicate(timeout=timeout)
             code = self.child.returncode
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, Interrupted) as stop:
             os.killpg(self.child.pid, signal.SIGKILL)
             out, err = self.child.communicate()
+            if isinstance(stop, Interrupted):
+                log.write(err + f"\n--- interrupted by {stop}; stdout ---\n" + out + "\n")
+                log.flush()
+                raise
             code = None
         log.write(err)
         log.write("\n--- stdout ---\n" + out + "\n")
@@ -103,18 +102,41 @@ def threads_given(spec: dict, metrics: dict | None) -> int:
     return surroundings.available_cpus()
 
 
-def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log, number: int) -> dict:
-    """One run of the benchmark process with what surrounded it: an attempt of the record."""
-    log.write(f"=== attempt {number}: {shlex.join(argv)}\n")
+def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[str, str]:
+    """(status, reason) of a run ended by a signal from outside."""
+    if at_time_limit:
+        return "timeout", f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
+    return "failed", f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
+
+
+def new_attempt(number: int) -> dict:
+    return {"attempt": number, "start_time": now_iso(), "end_time": None, "wall_time_s": None,
+            "returncode": None, "stderr": "", "metrics": None, "counters": None,
+            "disturbed": None, "disturbed_reason": None, "_started": time.monotonic()}
+
+
+def end_attempt(attempt: dict, **fields) -> dict:
+    started = attempt.pop("_started", None)  # None: ended already, then interrupted
+    attempt.update(fields, end_time=now_iso())
+    if started is not None:
+        attempt["wall_time_s"] = time.monotonic() - started
+    return attempt
+
+
+def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log, attempt: dict,
+                 deadline: Deadline) -> dict:
+    """One run of the benchmark process with what surrounded it, within the time the per-job
+    timeout and the scheduler's time limit leave: an attempt of the record."""
+    log.write(f"=== attempt {attempt['attempt']}: {shlex.join(argv)}\n")
     log.flush()
-    start = now_iso()
+    timeout, by_scheduler = deadline.budget(policy["timeout_s"])
     before = surroundings.Snapshot.take()
-    code, stdout, stderr = runner.run(argv, log, policy["timeout_s"], policy["address_space_limit_mb"])
+    code, stdout, stderr = runner.run(argv, log, timeout, policy["address_space_limit_mb"])
     after = surroundings.Snapshot.take()
-    attempt = {"attempt": number, "start_time": start, "end_time": now_iso(), "returncode": code,
-               "stderr": stderr, "metrics": None, "disturbed": None, "disturbed_reason": None}
+    end_attempt(attempt, returncode=code, stderr=stderr)
     if code is None:
-        attempt.update(status="timeout", reason=f"no result within the {policy['timeout_s']} s timeout")
+        attempt.update(status="timeout", reason=deadline.reason() if by_scheduler else
+                       f"no result within the {policy['timeout_s']} s timeout")
     else:
         rows = [r for r in result_rows(stdout, stderr)
                 if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
@@ -130,23 +152,50 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
     return attempt
 
 
-def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log) -> tuple[dict, list[dict]]:
+def no_time_to_remeasure(deadline: Deadline, policy: dict, last: dict) -> str | None:
+    """Why a disturbed result is not measured again: the scheduler's time limit leaves less
+    than its attempt took (a re-measure cut short would only end as a timeout)."""
+    left, by_scheduler = deadline.budget(policy["timeout_s"])
+    if by_scheduler and left < last["wall_time_s"]:
+        return f"{left:.0f} s left before the scheduler's time limit, an attempt took {last['wall_time_s']:.0f} s"
+    return None
+
+
+def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
+            deadline: Deadline) -> tuple[dict, list[dict]]:
     """Every attempt, and the one the row reports: a result, measured again while the machine
-    disturbed it (at most `remeasure` times); a lost result run again (at most `retries`)."""
+    disturbed it (at most `remeasure` times, while the scheduler's time limit leaves room); a lost
+    result run again (at most `retries`). A SIGTERM ends the attempt in progress as an attempt of
+    its own; a SIGINT (Ctrl-C) propagates."""
     attempts: list[dict] = []
     retries, remeasures = policy["retries"], policy["remeasure"]
-    while True:
-        attempt = measure_once(runner, argv, spec, policy, log, len(attempts) + 1)
-        attempts.append(attempt)
-        if attempt["status"] == "ok":
-            if not attempt["disturbed"] or remeasures == 0:
-                break
-            remeasures -= 1
-            log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
-        elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
-            break  # a crash is not the lost-log defect: retrying would only repeat it
-        else:
-            retries -= 1
+    attempt: dict | None = None
+    try:
+        while True:
+            attempt = new_attempt(len(attempts) + 1)
+            attempts.append(measure_once(runner, argv, spec, policy, log, attempt, deadline))
+            if attempt["status"] == "ok":
+                if not attempt["disturbed"] or remeasures == 0:
+                    break
+                if short := no_time_to_remeasure(deadline, policy, attempt):
+                    attempt["disturbed_reason"] += f"; not measured again: {short}"
+                    log.write(f"=== disturbed, not measured again: {short}\n")
+                    break
+                remeasures -= 1
+                log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
+            elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
+                break  # a crash is not the lost-log defect: retrying would only repeat it
+            else:
+                retries -= 1
+    except Interrupted as stop:
+        if stop.signum == signal.SIGINT:
+            raise  # Ctrl-C: stop without a record, so the next run measures it again
+        if attempt is None or (attempts and attempts[-1] is attempt):  # between attempts
+            attempt = new_attempt(len(attempts) + 1)
+        status, reason = stop_record(stop, deadline.near(), attempt["attempt"])
+        attempts.append(end_attempt(attempt, status=status, reason=reason))
+        if attempts[-2:-1] and attempts[-2]["disturbed"]:  # a re-measure cut short: say why it is the last
+            attempts[-2]["disturbed_reason"] += f"; measuring again stopped: {reason}"
     results = [a for a in attempts if a["status"] == "ok"]
     # the last undisturbed result; else the last result (flagged); else how it ended
     chosen = next((a for a in reversed(results) if not a["disturbed"]), results[-1] if results else attempts[-1])
@@ -171,7 +220,7 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "run_policy": policy,
     }
     start_wall, start = time.monotonic(), now_iso()
-    chosen, attempts = measure(Runner(), argv, spec, policy, log)
+    chosen, attempts = measure(Runner(), argv, spec, policy, log, slurm_deadline())
     code, reason = chosen["returncode"], chosen["reason"]
     lost = [a for a in attempts if a["status"] == "failed" and a["returncode"] == 0]
     if chosen["status"] == "failed" and code == 0:
@@ -212,9 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(args.spec)
     with open(args.setup) as f:
         setup = json.load(f)
-    with open(args.log, "w") as log:
-        record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
-    write_json_atomic(args.output, record)
+    # a SIGTERM (scancel, preemption, the time limit) ends the run, not the runner: the
+    # record is written and the job ends normally, so runs.parquet has the row
+    with interruptible(), open(args.log, "w") as log:
+        try:
+            record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
+        except Interrupted as stop:  # SIGINT
+            return 128 + stop.signum
+        write_json_atomic(args.output, record)
     return 0
 
 

@@ -7,7 +7,6 @@ CMake flags, patches), so reruns, other experiments, other clones and tests reus
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from . import UserError
+from .cache import publish_once
 from .files import write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
@@ -199,15 +199,6 @@ def node_type() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-@contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive lock, so two runs sharing the cache never build the same thing at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
-
-
 def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: Path,
           threads: int, log) -> dict:
     """Build the tools into the cache (unless that build is there already); its manifest."""
@@ -215,12 +206,11 @@ def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: 
     if is_native(cmake_flags):
         key += f"-{node_type()}"  # a -march=native binary is only for CPUs like this one
     out_dir = cache_dir / "llama.cpp" / key
-    manifest_path = out_dir / "build.json"
-    with locked(out_dir.with_suffix(".lock")):
-        if manifest_path.exists():
-            log.write(f"reusing the cached build {out_dir}\n")
-            return json.loads(manifest_path.read_text())
-        with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+
+    def make(folder: Path) -> None:
+        """Build in a scratch folder; the binaries and manifest go to `folder`, which is then
+        published as out_dir (so the manifest names out_dir's paths)."""
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".work-") as tmp:
             work = Path(tmp)
             tree = prepare_source(source, work, cache_dir, log)
             patch_states = [{"file": p.name, "sha256": sha256_file(p),
@@ -232,22 +222,23 @@ def build(source: dict, cmake_flags: list[str], patches: list[Path], cache_dir: 
             run(["cmake", "--build", str(build_dir), "--config", "Release", "-j", str(threads),
                  "--target", *TARGETS], log)
             # the whole folder: a portable build keeps its CPU variants there as shared libraries
-            bin_dir = out_dir / "bin"
-            shutil.copytree(build_dir / "bin", bin_dir, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(build_dir / "bin", folder / "bin", symlinks=True)
             commit = git_commit(tree)
-        manifest = {
+        write_json_atomic(folder / "build.json", {
             "key": key,
             "node_type": node_type() if is_native(cmake_flags) else None,
             "source": source_identity(source),
             "source_commit": commit,
             "cmake_flags": list(cmake_flags),
             "patches": patch_states,
-            "batched_bench": str(bin_dir / "llama-batched-bench"),
-            "quantize": str(bin_dir / "llama-quantize"),
+            "batched_bench": str(out_dir / "bin" / "llama-batched-bench"),
+            "quantize": str(out_dir / "bin" / "llama-quantize"),
             "built": True,
-        }
-        write_json_atomic(manifest_path, manifest)
-        return manifest
+        })
+
+    if not publish_once(out_dir, make, lambda entry: (entry / "build.json").is_file(), log):
+        log.write(f"reusing the cached build {out_dir}\n")
+    return json.loads((out_dir / "build.json").read_text())
 
 
 def given(binaries: dict) -> dict:

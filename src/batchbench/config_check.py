@@ -23,10 +23,12 @@ def key_path(path) -> str:
 
 
 def resolve_refs(node, definitions: dict):
-    """The schema with every local $ref replaced by its definition (ours has no cycles)."""
+    """The schema with every local $ref replaced by its definition (ours has no cycles), keeping
+    the keys beside the $ref (its description and default)."""
     if isinstance(node, dict):
         if "$ref" in node:
-            return resolve_refs(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            return {**resolve_refs(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions), **siblings}
         return {k: resolve_refs(v, definitions) for k, v in node.items()}
     if isinstance(node, list):
         return [resolve_refs(v, definitions) for v in node]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis
+from . import analysis, perf_model, summary
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
 from .collect import COLUMNS
 from .files import atomic_path
@@ -85,14 +85,15 @@ def comparison(runs: pd.DataFrame, baselines: dict[str, str],
     return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes, floor)}
 
 
-def derive(runs: pd.DataFrame, limits: dict | None,
-           thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+def derive(runs: pd.DataFrame, limits: dict | None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+           predict: list[dict] | None = None) -> dict[str, pd.DataFrame]:
+    """Every table; `predict`: other model shapes (as in `analysis.predict`) to predict."""
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
     table = analysis.combinations(runs, thresholds)
     # the verdicts (Q2-Q5) leave out what interference or an outlier made untrustworthy
     trusted = analysis.trusted(table)
-    return {
+    tables = {
         "combinations": table,
         "n_kv_check": analysis.n_kv_check(table),
         "prompt_phase": analysis.prompt_phase(trusted),
@@ -104,7 +105,10 @@ def derive(runs: pd.DataFrame, limits: dict | None,
         "perf_reconciliation": analysis.perf_reconciliation(runs),
         "failures": analysis.failures(runs),
         "drift": analysis.drift(runs),
+        "measurement_quality": analysis.measurement_quality(runs, table),
+        **perf_model.tables(table, limits, thresholds, predict),
     }
+    return {"summary": summary.summary(tables), **tables}
 
 
 def write(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:

@@ -37,9 +37,10 @@ def run_policy(run: dict) -> dict:
     return {key: run.get(key, default) for key, default in DEFAULTS.items()}
 
 
-def job_environment(run: dict) -> dict[str, str]:
-    """What the workflow puts in the environment of its jobs."""
-    return {POLICY_ENV: json.dumps(run_policy(run), sort_keys=True), PYTHON_ENV: sys.executable}
+def job_environment(run: dict, python: str = sys.executable) -> dict[str, str]:
+    """What the workflow puts in the environment of its jobs: the policy, and the Python that
+    runs a benchmark job (this run's, or `python3` of the job's own env under --sdm conda)."""
+    return {POLICY_ENV: json.dumps(run_policy(run), sort_keys=True), PYTHON_ENV: python}
 
 
 def policy_from_environment() -> dict:

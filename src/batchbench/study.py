@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import UserError
 from .build import PORTABLE_FLAGS, build_key, sha256_cached
+from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
 from .synth import ModelShape, SyntheticSpec, spec_from_config
@@ -47,16 +48,6 @@ def check_runs(binary: str, where: str) -> None:
     if result.returncode != 0 and "version" not in result.stdout + result.stderr:
         tail = (result.stderr or result.stdout).strip()[-300:]
         raise UserError(f"{where}: {binary!r} does not run (exit code {result.returncode}): {tail}")
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("BATCHBENCH_CACHE") or Path.home() / ".cache" / "batchbench")
-
-
-def cache_dir_of(config: dict) -> Path:
-    """Where builds and synthetic models are cached (read by each setup job, not a param of it:
-    where the cache is changes nothing measured)."""
-    return Path(config.get("cache_dir") or default_cache_dir()).expanduser().resolve()
 
 
 def canonical(value):
@@ -131,6 +122,8 @@ class Study:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")
         self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
+        for i, entry in enumerate(config.get("analysis", {}).get("predict") or []):  # named before any job
+            spec_from_config(entry, f"analysis.predict[{i}]")
 
     # --- resolution -------------------------------------------------------------------------
     def _build(self, entry: dict, i: int, workflow_dir: Path) -> Build:

@@ -1,8 +1,8 @@
 """Random-weight GGUF models of a real architecture, written tensor by tensor from a shape.
 
 Weights do not change the speed of a dense model, so a synthetic model with the shape of
-Qwen3-8B benchmarks like Qwen3-8B. Tensors are streamed to disk one at a time, so the F16
-Qwen3-8B (about 16 GB) is written in a few hundred MB of memory.
+Qwen3-8B benchmarks like Qwen3-8B. Tensors are streamed to disk a bounded chunk at a time, so the F16
+Qwen3-8B (about 16 GB) is written in constant memory, whatever its largest tensor.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ class ModelShape:
         return sum(int(np.prod(shape)) for _, shape in self.tensors())
 
     @cached_property
+    def largest_tensor(self) -> int:
+        """Values of the largest tensor (what llama-quantize holds in memory at once)."""
+        return max(int(np.prod(shape)) for _, shape in self.tensors())
+
+    @cached_property
     def n_params_matmul(self) -> int:
         """Parameters multiplied per token (all but the embedding lookup and the norms)."""
         return sum(int(np.prod(s)) for n, s in self.tensors()
@@ -83,9 +88,10 @@ PRESETS: dict[str, ModelShape] = {
     "qwen3-8b": ModelShape("qwen3", 36, 4096, 32, 8, 128, 12288, 151936),
     "llama-3.2-1b": ModelShape("llama", 16, 2048, 32, 8, 64, 8192, 128256, tied_embeddings=True,
                                n_ctx_train=131072, rope_freq_base=500000.0, rms_eps=1e-5),
-    # The embedded default: fast enough for the seed grid on 2 cores, yet its weights (about
-    # 75 MB in Q8_0) exceed twice a 32 MiB last-level cache, so generation is memory-bound.
-    "tiny-qwen3": ModelShape("qwen3", 4, 512, 8, 4, 64, 1536, 65536),
+    # The embedded default: fast enough for the seed grid on 2 cores, yet a decode step reads
+    # about 96 MB in Q8_0 (the output layer over Qwen3's 151,936-token vocabulary, and the
+    # blocks), nearly three times a 32 MiB last-level cache, so generation streams from memory.
+    "tiny-qwen3": ModelShape("qwen3", 4, 512, 8, 4, 64, 1536, 151936),
 }
 
 
@@ -100,6 +106,23 @@ class SyntheticSpec:
         """Cache key: everything that decides the file's bytes."""
         text = json.dumps({"spec": asdict(self), "quantizer": quantizer_key}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def estimated_decode_bytes(shape: ModelShape, quant: str) -> float:
+    """What a decode step of this shape reads in this quantization: every matrix but the token
+    embedding (read one row per token) at the quant's base type, the norms in F32. llama.cpp's
+    _M and _S mixes keep some tensors in larger types, so this is a few percent low for them."""
+    import gguf
+
+    base = {"Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q3_K_M": "Q3_K"}.get(quant, quant)
+    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[base]]
+    total = 0.0
+    for name, dims in shape.tensors():
+        if name == "token_embd.weight" and not shape.tied_embeddings:
+            continue
+        n = float(np.prod(dims))
+        total += n * 4 if len(dims) == 1 else n * size / block
+    return total
 
 
 def spec_from_config(entry: dict, where: str) -> SyntheticSpec:
@@ -122,8 +145,27 @@ def spec_from_config(entry: dict, where: str) -> SyntheticSpec:
     return SyntheticSpec(ModelShape(**base), quant=quant, seed=seed)
 
 
+POOL_SIZE = 1 << 20
+
+
+class TiledTensor:
+    """A tensor of `n` values repeating `pool`, written to the file a pool at a time: memory
+    stays at the pool's size (2 MiB in F16) however large the tensor (Qwen3-8B's F16 token
+    embedding alone is 1.2 GiB). It offers what GGUFWriter.write_tensor_data uses of an array."""
+
+    def __init__(self, pool: np.ndarray, n: int):
+        self.pool, self.n = pool, n
+        self.nbytes = n * pool.itemsize
+
+    def tofile(self, fout) -> None:
+        whole, rest = divmod(self.n, len(self.pool))
+        for _ in range(whole):
+            self.pool.tofile(fout)
+        self.pool[:rest].tofile(fout)
+
+
 def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0) -> None:
-    """Write a random-weight GGUF, one tensor at a time (memory stays at the largest tensor)."""
+    """Write a random-weight GGUF, tensor by tensor in bounded chunks (memory stays constant)."""
     import gguf
 
     weight_dtype = {"F16": np.float16, "F32": np.float32}[dtype]
@@ -156,34 +198,34 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
 
     # A pool of normal(0, 0.02) values tiled over each tensor: realistic magnitudes, no
     # denormals, and far faster than drawing billions of fresh numbers.
-    pool = np.random.default_rng(seed).normal(0.0, 0.02, size=1 << 20).astype(weight_dtype)
+    pool = np.random.default_rng(seed).normal(0.0, 0.02, size=POOL_SIZE).astype(weight_dtype)
     for i, (_, tshape) in enumerate(tensors):
         if len(tshape) == 1:
             writer.write_tensor_data(np.ones(tshape, dtype=np.float32))
             continue
-        tensor = np.resize(np.roll(pool, i * 7919), int(np.prod(tshape))).reshape(tshape)
-        writer.write_tensor_data(tensor)
-        del tensor
+        writer.write_tensor_data(TiledTensor(np.roll(pool, i * 7919), int(np.prod(tshape))))
     writer.close()
 
 
 def cached_model(spec: SyntheticSpec, key: str, cache_dir: Path, quantize_binary: str | None,
-                 log) -> tuple[Path, str]:
+                 log, threads: int | None = None) -> tuple[Path, str]:
     """(path, sha256) of the model in the cache, synthesized first if it is not there."""
-    from .build import locked, sha256_file
+    from .build import sha256_file
+    from .cache import publish_once
 
-    path = cache_dir / "models" / key / "model.gguf"
-    digest_path = path.with_suffix(".sha256")
-    with locked(path.parent.with_suffix(".lock")):
-        if not digest_path.exists():
-            synthesize(spec, path, quantize_binary, log)
-            digest_path.write_text(sha256_file(path))
-        else:
-            log.write(f"reusing the cached model {path}\n")
-    return path, digest_path.read_text().strip()
+    entry = cache_dir / "models" / key
+
+    def make(folder: Path) -> None:
+        synthesize(spec, folder / "model.gguf", quantize_binary, log, threads)
+        (folder / "model.sha256").write_text(sha256_file(folder / "model.gguf"))
+
+    if not publish_once(entry, make, lambda e: (e / "model.sha256").is_file(), log):
+        log.write(f"reusing the cached model {entry / 'model.gguf'}\n")
+    return entry / "model.gguf", (entry / "model.sha256").read_text().strip()
 
 
-def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None, log) -> None:
+def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None, log,
+               threads: int | None = None) -> None:
     """Write the model to out_path (via a temporary F16 file when a quantization is asked for)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if spec.quant in ("F16", "F32"):
@@ -197,7 +239,9 @@ def synthesize(spec: SyntheticSpec, out_path: Path, quantize_binary: str | None,
     tmp = out_path.with_suffix(".partial")
     write_gguf(spec.shape, f16, "F16", spec.seed)
     try:
-        subprocess.run([quantize_binary, str(f16), str(tmp), spec.quant], check=True,
+        # its threads: the job's, not every core of the node (its default)
+        nthreads = [str(threads)] if threads else []
+        subprocess.run([quantize_binary, str(f16), str(tmp), spec.quant, *nthreads], check=True,
                        stdout=log, stderr=subprocess.STDOUT)
     finally:
         f16.unlink(missing_ok=True)

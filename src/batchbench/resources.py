@@ -1,0 +1,81 @@
+"""What each cluster job asks the scheduler for, computed from what the job does.
+
+The rules only call these, so a command-line `--set-resources` or a profile never has to restate
+anything for a job to stay consistent: the CPUs a job step uses are those its allocation holds,
+exclusivity is the rule's own, and every limit covers what the job can really use.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from .deadline import MARGIN_S
+
+# A timing must not share its node (the benchmarks and the machine's limits).
+EXCLUSIVE = "--exclusive"
+# Seconds a cluster job spends outside the benchmark: Snakemake starting inside the job,
+# reading the setup, writing the record, the scheduler's own start-up.
+JOB_OVERHEAD_S = 300
+# Peak resident memory, measured (README, "On a SLURM cluster"): one C++ compiler process of
+# llama.cpp's build peaked at 663 MiB, the streaming synthesis at 47 MiB (Qwen3-8B too).
+COMPILE_PEAK_MB = 1024
+BUILD_BASE_MB = 512
+SYNTH_PEAK_MB = 512
+# llama-quantize reads one tensor at a time: its F16 values, their F32 conversion and the output
+# (2 + 4 + at most 2 bytes a value), measured 1056 MiB for Qwen3-0.6B (largest tensor 156M values)
+QUANTIZE_BYTES_PER_VALUE = 8
+QUANTIZE_BASE_MB = 256
+# The machine's limits: three 256 MiB arrays and two 2048² float32 matrices, plus Python
+# (measured peak 796 MiB).
+MACHINE_LIMITS_MB = 1024
+# Time limits of the other cluster jobs, from what they took here (2 shared cores): a native
+# build is 10 CPU-minutes (47 min of wall time with -j 2 on this machine at a load of 10), a
+# portable one about 3 times that; writing Qwen3-0.6B in F16 took 28 s and quantizing it 47 s,
+# so Qwen3-8B (14 times the values) about 18 minutes; the machine's limits 31 s.
+BUILD_RUNTIME_MIN = 120
+MODEL_RUNTIME_MIN = 60
+MACHINE_LIMITS_RUNTIME_MIN = 15
+
+
+def attempts(retries: int, remeasure: int = 0) -> int:
+    """Benchmark processes one job may start: the first, up to `retries` more for lost results
+    and up to `remeasure` more for disturbed ones (each a budget of the whole job, see
+    bench_job.measure)."""
+    return 1 + retries + remeasure
+
+
+def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0) -> int | None:
+    """Minutes of a benchmark job's time limit: every attempt up to its timeout, the margin the
+    runner keeps before the limit, and the job's start-up. None without a timeout: the
+    partition's own limit applies, and the runner stops before it (deadline.py)."""
+    if timeout_s is None:
+        return None
+    return math.ceil((attempts(retries, remeasure) * timeout_s + MARGIN_S + JOB_OVERHEAD_S) / 60)
+
+
+def allocated_cpus(fallback: int, env: dict | None = None) -> int:
+    """CPUs of the allocation this runs in (all of a node's with --exclusive, the group's in a
+    group job); `fallback` outside one. A job step asking for more is refused by SLURM."""
+    env = os.environ if env is None else env
+    cpus = env.get("SLURM_CPUS_ON_NODE")
+    return min(int(cpus), fallback) if cpus and cpus.isdigit() else fallback
+
+
+def build_threads(cores: int, limit: int = 8) -> int:
+    """Compiler processes of a build: the cores available, up to `limit` (the link and the few
+    large files of llama.cpp gain little beyond that)."""
+    return max(1, min(cores, limit))
+
+
+def build_mem_mb(threads: int) -> int:
+    """One compiler process per thread at its measured peak, plus make, cmake and the linker."""
+    return BUILD_BASE_MB + threads * COMPILE_PEAK_MB
+
+
+def model_mem_mb(quantized: bool, largest_tensor: int) -> int:
+    """Synthesis streams tensors in bounded chunks (a constant peak); llama-quantize then holds
+    the largest tensor in three forms at once."""
+    if not quantized:
+        return SYNTH_PEAK_MB
+    return max(SYNTH_PEAK_MB, QUANTIZE_BASE_MB + math.ceil(largest_tensor * QUANTIZE_BYTES_PER_VALUE / 2**20))
