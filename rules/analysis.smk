@@ -37,7 +37,7 @@ rule analysis_tables:
     params:
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],
-        predict=ANALYSIS["predict"],
+        predict=canonical(ANALYSIS["predict"]),
     script:
         "../scripts/analysis_tables.py"
 
