@@ -39,6 +39,7 @@ rule analysis_tables:
     params:
         thresholds=THRESHOLDS,
         anonymise=ANALYSIS["anonymise"],
+        predict=canonical(ANALYSIS["predict"]),
     script:
         "../scripts/analysis_tables.py"
 

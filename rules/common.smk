@@ -24,7 +24,7 @@ try:
     from batchbench.config_check import check as check_config
     from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
-    from batchbench.policy import job_environment
+    from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
     raise WorkflowError(
@@ -79,6 +79,7 @@ THRESHOLDS = {
     "min_time_s": ANALYSIS["min_time_ms"] / 1000,
     "max_cv": ANALYSIS["max_cv"],
     "saturation_share": ANALYSIS["saturation_share"],
+    "outlier_factor": ANALYSIS["outlier_factor"],
 }
 # What the report shows of the config: a changed run policy or key order reports nothing anew.
 REPORTED_CONFIG = canonical({"experiment": STUDY.experiment, "grid": config["grid"]})
@@ -233,12 +234,11 @@ def cluster_threads(request):
     return workflow.cores
 
 
-# Minutes a benchmark job may take on a scheduler: every attempt it may make (None: no timeout,
-# the partition's limit, before which the runner stops and records a timeout).
+# Minutes a benchmark job may take on a scheduler: every attempt its run policy allows (None: no
+# timeout, the partition's limit, before which the runner stops and records a timeout).
+POLICY = run_policy(STUDY.run)
 BENCH_RUNTIME = res.bench_runtime_min(
-    STUDY.run.get("timeout_s"),
-    int(STUDY.run.get("retries", 2)),
-    int(STUDY.run.get("remeasure", 0)),
+    POLICY["timeout_s"], int(POLICY["retries"]), int(POLICY["remeasure"])
 )
 
 

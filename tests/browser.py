@@ -1,121 +1,109 @@
-"""Open a page in headless Chromium over the DevTools protocol (on a pipe: no extra packages):
-what it requested, whether each image decoded, and a full-page screenshot."""
+"""Open a page in Debian's headless Chromium through Selenium and its chromedriver: what the page
+requested, whether each image decoded, how it lays out in a 1366 × 768 window, and screenshots.
+
+Chromium and chromium-driver are installed with apt where that can be done; otherwise the tests
+that need them are skipped, saying why."""
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
-import os
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+from debian import Unavailable, ensure_installed, find_program
 
-class Chromium:
-    def __init__(self):
-        binary = shutil.which("chromium") or shutil.which("chromium-browser")
-        if not binary:
-            raise AssertionError("chromium is not installed (Debian: apt-get install chromium; .ci/run does it)")
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-        # fds 3 and 4 in the child are the protocol's pipe; move ours out of the way first
-        read_end = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10)
-        write_end = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
+SCREEN = (1366, 768)  # a common laptop screen: the report's first screen is checked at this size
 
-        def wire():
-            os.dup2(read_end, 3)
-            os.dup2(write_end, 4)
+# What the report's first screen must show, read in the page itself (positions in CSS pixels).
+LAYOUT = """
+const heading = [...document.querySelectorAll('h2')].find(h => h.textContent.trim() === 'Summary');
+const summary = heading ? heading.nextElementSibling : null;
+const figure = document.querySelector('figure');
+const box = e => { if (!e) return null; const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.width]; };
+return JSON.stringify({
+  viewport: [window.innerWidth, window.innerHeight],
+  scroll_width: document.documentElement.scrollWidth,
+  client_width: document.documentElement.clientWidth,
+  summary: box(summary), figure: box(figure),
+  figure_image: figure ? figure.querySelector('img').naturalWidth : 0,
+  images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
+});
+"""
 
-        self._profile = tempfile.TemporaryDirectory()
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-             "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={self._profile.name}",
-             "--hide-scrollbars", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for fd in (to_browser_r, from_browser_w, read_end, write_end):
-            os.close(fd)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict] = []
 
-    def send(self, method: str, session: str | None = None, **params) -> dict:
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
-        while True:
-            reply = self._read()
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise AssertionError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
+def chromium():
+    """A headless Chromium driven by Debian's chromedriver; skips the test when they cannot be had."""
+    try:
+        ensure_installed(("chromium", "chromedriver"), ["chromium", "chromium-driver"])
+    except Unavailable as error:
+        pytest.skip(str(error))
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
-    def _read(self) -> dict:
-        while b"\0" not in self._buffer:
-            chunk = os.read(self._from_browser, 1 << 20)
-            if not chunk:
-                raise AssertionError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def wait_for(self, method: str) -> dict:
-        for i, event in enumerate(self.events):
-            if event.get("method") == method:
-                return self.events.pop(i)
-        while True:
-            event = self._read()
-            if event.get("method") == method:
-                return event
-            self.events.append(event)
-
-    def close(self):
-        try:
-            self.send("Browser.close")
-        except AssertionError:
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        os.close(self._to_browser)
-        os.close(self._from_browser)
-        self._profile.cleanup()
+    options = webdriver.ChromeOptions()
+    options.binary_location = find_program("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                 "--host-resolver-rules=MAP * ~NOTFOUND", f"--window-size={SCREEN[0]},{SCREEN[1]}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the page's network requests
+    profile = tempfile.TemporaryDirectory()
+    options.add_argument(f"--user-data-dir={profile.name}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=find_program("chromedriver")))
+    driver._profile = profile  # removed with the driver
+    return driver
 
 
 def open_page(page: Path, screenshot: Path) -> dict:
-    """Load `page`; return the URLs it requested and each image's (complete, width, height)."""
-    browser = Chromium()
+    """Load `page` in a 1366 × 768 window; return the URLs it requested, each image's (complete,
+    width, height), its layout there, and save a screenshot of that first screen and one of the
+    whole page (`screenshot`)."""
+    driver = chromium()
     try:
-        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Network", "Runtime"):
-            browser.send(f"{domain}.enable", session)
-        browser.send("Page.setBypassCSP", session, enabled=True)  # count what the page asks for itself
-        browser.send("Emulation.setDeviceMetricsOverride", session, width=1200, height=900,
-                     deviceScaleFactor=1, mobile=False)
-        browser.send("Page.navigate", session, url=page.resolve().as_uri())
-        browser.wait_for("Page.loadEventFired")
-        images = browser.send("Runtime.evaluate", session, returnByValue=True, expression=(
-            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"))
-        metrics = browser.send("Page.getLayoutMetrics", session)["cssContentSize"]
-        shot = browser.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
-                            clip={"x": 0, "y": 0, "width": metrics["width"], "height": metrics["height"],
-                                  "scale": 1})
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Page.setBypassCSP", {"enabled": True})  # count what the page asks for itself
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": SCREEN[0], "height": SCREEN[1], "deviceScaleFactor": 1, "mobile": False})
+        driver.get_log("performance")  # drop what the browser itself loaded on start (its new-tab page)
+        driver.get(page.resolve().as_uri())
+        layout = json.loads(driver.execute_script(LAYOUT))
         screenshot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(screenshot.with_name(screenshot.stem + "-first-screen.png")))
+        whole = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": whole["width"], "height": whole["height"], "scale": 1}})
         screenshot.write_bytes(base64.b64decode(shot["data"]))
-        requests = [e["params"]["request"]["url"] for e in browser.events
-                    if e.get("method") == "Network.requestWillBeSent"]
-        return {"requests": requests, "images": images["result"]["value"], "height": metrics["height"]}
+        events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"
+                    and e["params"].get("documentURL") == page.resolve().as_uri()]
+        return {"requests": requests, "images": layout.pop("images"), "height": whole["height"], "layout": layout}
     finally:
-        browser.close()
+        driver.quit()
+        driver._profile.cleanup()
 
 
 def outside_requests(result: dict, page: Path) -> list[str]:
     """Requests for anything but the page itself and data: URIs inside it."""
     own = page.resolve().as_uri()
     return [u for u in result["requests"] if u != own and not u.startswith("data:")]
+
+
+def first_screen_problems(result: dict) -> list[str]:
+    """What keeps the report from giving its answer in the first screen without scrolling sideways."""
+    layout, problems = result["layout"], []
+    width, height = layout["viewport"]
+    if [width, height] != list(SCREEN):
+        problems.append(f"the window is {width} × {height}, not {SCREEN[0]} × {SCREEN[1]}")
+    if layout["scroll_width"] > layout["client_width"]:
+        problems.append(f"the page scrolls sideways: {layout['scroll_width']} px wide in {layout['client_width']}")
+    for name in ("summary", "figure"):
+        box = layout[name]
+        if box is None:
+            problems.append(f"no {name} on the page")
+        elif box[1] > height:
+            problems.append(f"the {name} ends at {box[1]:.0f} px, below the first screen ({height} px)")
+    if not layout["figure_image"]:
+        problems.append("the first figure's image did not decode")
+    return problems

@@ -12,7 +12,6 @@ and stops only what it started. Use it as a context manager, or as a pytest fixt
 
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from debian import SEARCH_PATH, Unavailable, ensure_installed, find_program
 
-# apt installs the daemons into sbin, which a non-login PATH may lack.
-SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 DAEMONS = ("slurmctld", "slurmd", "munged")
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
@@ -34,8 +32,7 @@ STOP_TIMEOUT_S = 15
 PARTITIONS = ("debug", "second")
 
 
-class SlurmUnavailable(Exception):
-    """SLURM cannot be installed here; the message says why (meant for pytest.skip)."""
+SlurmUnavailable = Unavailable
 
 
 @dataclass
@@ -49,28 +46,9 @@ class SlurmCluster:
     partitions: tuple[str, ...] = PARTITIONS
 
 
-def find_program(name: str) -> str | None:
-    return shutil.which(name, path=SEARCH_PATH)
-
-
 def ensure_slurm_installed() -> None:
     """Install Debian's slurm-wlm and munge if a daemon is missing; raise SlurmUnavailable if that can't be done."""
-    if all(find_program(name) for name in DAEMONS):
-        return
-    if os.geteuid() != 0:
-        raise SlurmUnavailable("SLURM is not installed, and installing it needs root")
-    if not shutil.which("apt-get"):
-        raise SlurmUnavailable("SLURM is not installed, and there is no apt-get to install it with")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "slurm-wlm", "munge"]
-    result = subprocess.run(install, env=env, capture_output=True, text=True)
-    if result.returncode != 0:  # most often stale package lists: refresh them once, then retry
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True)
-        result = subprocess.run(install, env=env, capture_output=True, text=True)
-    missing = [name for name in DAEMONS if not find_program(name)]
-    if missing:
-        raise SlurmUnavailable(f"installing slurm-wlm and munge failed (missing {', '.join(missing)}):\n"
-                               f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    ensure_installed(DAEMONS, ["slurm-wlm", "munge"])
 
 
 def slurm_cluster_fixture(scope: str = "module"):

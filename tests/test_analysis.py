@@ -274,3 +274,78 @@ def test_a_gpu_run_is_not_measured_against_the_cpu_limits():
                                             {"host_name": "node1", "bandwidth_gb_s": 1.0, "flops_g": 1.0})
     assert hardware.loc[0, "bandwidth_gb_s"] > 0 and np.isnan(hardware.loc[0, "bandwidth_pct"])
     assert "GPU" in hardware.loc[0, "note"]
+
+
+LOGS = sorted((FIXTURES / "logs").glob("0*.txt")) + [SEED]
+
+
+@pytest.mark.parametrize("log", LOGS, ids=lambda p: p.name[:24])
+def test_published_logs_have_no_outlier(log):
+    table = analysis.combinations(runs_table(import_records(str(log), "x")).to_pandas())
+    assert not table["outlier"].any(), table.loc[table["outlier"], "flags"].tolist()
+
+
+def test_the_outlier_check_judges_long_series(seed):
+    """The published log with 16 values of B is judged (not just skipped for being short)."""
+    log = FIXTURES / "logs" / "03-ik-d164-cpu-shared-prompt-headerless-crlf.txt"
+    runs = runs_table(import_records(str(log), "x")).to_pandas()
+    slow = runs.index[(runs["b"] == 8) & (runs["pp"] == 128) & (runs["tg"] == 128)]
+    runs.loc[slow, "t_tg"] *= 1.6
+    table = analysis.combinations(runs).set_index(["pp", "tg", "b"])
+    assert list(table.index[table["outlier"]]) == [(128, 128, 8)]
+    flags = table.loc[(128, 128, 8), "flags"]
+    assert "outlier: T_TG/TG" in flags and "at B=8 is 1.6" in flags
+
+
+def disturbed_series(factor: float, at: int, **extra) -> pd.DataFrame:
+    """A smooth series of per-step decode times shaped like the seed's (flat at small B, then
+    growing in proportion to B), with the job at B = `at` slowed `factor` times."""
+    step = {1: 0.0045, 2: 0.0052, 4: 0.0071, 8: 0.0112, 16: 0.0205, 32: 0.0398}
+    rows = [{"pp": 128, "tg": 128, "b": b, "t_pp": 0.02 * b, "t_tg": 128 * s * (factor if b == at else 1)}
+            for b, s in step.items()]
+    return make_runs(rows, **extra)
+
+
+def test_a_disturbed_point_is_an_outlier_and_left_out_of_the_verdicts():
+    quiet = derive.derive(disturbed_series(1, 4), None)
+    assert not quiet["combinations"]["outlier"].any()
+    tables = derive.derive(disturbed_series(9.8, 4), None)
+    table = tables["combinations"].set_index("b")
+    assert list(table.index[table["outlier"]]) == [4] and not table.loc[4, "valid"]
+    assert "at B=4 is 9." in table.loc[4, "flags"]
+    assert 4 not in set(tables["generation_scaling"]["b"]) and len(tables["generation_scaling"]) == 5
+
+
+def test_disturbed_rows_are_flagged_with_their_reason():
+    runs = disturbed_series(1, 4, disturbed=False, disturbed_reason="")
+    at = runs.index[runs["b"] == 16]
+    runs.loc[at, "disturbed"] = True
+    runs.loc[at, "disturbed_reason"] = "the machine's CPU was contended for 38% of the job"
+    tables = derive.derive(runs, None)
+    table = tables["combinations"].set_index("b")
+    assert table.loc[16, "disturbed"] and not table.loc[16, "valid"]
+    assert table.loc[16, "flags"] == ("disturbed (1 of 1 repetitions): the machine's CPU was contended for 38% "
+                                      "of the job")
+    assert table["disturbed"].sum() == 1
+    assert 16 not in set(tables["generation_scaling"]["b"])
+
+
+def test_drift_sentinel_spread_and_noise_floor():
+    rows = [{"pp": 128, "tg": 128, "b": b, "t_pp": 0.1 * b, "t_tg": 1.0 + 0.2 * b} for b in (1, 2, 4)]
+    rows += [{"pp": 128, "tg": 128, "b": 2, "t_pp": 0.2, "t_tg": t, "rep": 1 + k}
+             for k, t in enumerate((1.4, 1.47, 1.4, 1.33), start=1)]
+    runs = make_runs(rows)
+    runs.loc[runs["rep"] > 1, "sentinel"] = runs.loc[runs["rep"] > 1, "rep"] - 1
+    table = analysis.combinations(runs).set_index("b")
+    assert table.loc[2, "n_reps"] == 1 and table.loc[2, "t_tg"] == pytest.approx(1.4)  # sentinel rows apart
+    drift = analysis.drift(runs).set_index("metric")
+    s_tg = 2 * 128 / np.array([1.4, 1.47, 1.4, 1.33])
+    assert drift.loc["s_tg", "n"] == 4
+    assert drift.loc["s_tg", "spread"] == pytest.approx((s_tg.max() - s_tg.min()) / np.median(s_tg))
+    # two models compared: the ratios beyond the drift are counted
+    other = make_runs([{**r, "model": "m2", "t_tg": r["t_tg"] * f}
+                       for r, f in zip(rows[:3], (1.02, 1.5, 1.03), strict=True)])
+    both = pd.concat([runs, other], ignore_index=True)
+    summary = derive.comparison(both, {"model": "m"})["compare_summary"].set_index("metric")
+    assert summary.loc["t_tg", "drift"] == pytest.approx(drift.loc["s_tg", "spread"])
+    assert summary.loc["t_tg", "beyond_drift"] == 1  # 1.5 is beyond a 10% drift, 1.02 and 1.03 are not

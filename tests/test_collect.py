@@ -37,7 +37,7 @@ def test_records_become_typed_columns(tmp_path):
     write_runs_table(paths, skipped, str(out))
 
     table = pq.read_table(out)
-    assert table.schema.metadata[b"batchbench.schema_version"] == b"1"
+    assert table.schema.metadata[b"batchbench.schema_version"] == b"2"
     assert table.column_names == list(COLUMNS)
     assert str(table.schema.field("start_time").type) == "timestamp[us, tz=UTC]"
     rows = table.to_pylist()
@@ -49,6 +49,25 @@ def test_records_become_typed_columns(tmp_path):
     assert json.loads(ok["command"]) == ["bb", "-m", "x"] and ok["imported"] is False
     assert rows[1]["t_pp"] is None and rows[1]["reason"] == "exit code 1"
     assert rows[2]["n_kv"] == 24576 and rows[2]["reason"] == "too big"
+    # a record without counters (an older runner, a skipped row) has them null, never zero
+    assert ok["cpu_share"] is None and ok["disturbed"] is None and rows[2]["measurements"] is None
+
+
+def test_counters_and_verdict_become_columns(tmp_path):
+    counters = {"wall_s": 1.2, "cpu_time_s": 1.9, "threads": 2, "cpu_share": 0.79,
+                "involuntary_switches": 41, "major_faults": 0, "cpu_pressure_some": 0.38,
+                "cpu_pressure_full": 0.0, "memory_pressure_some": None, "memory_pressure_full": None,
+                "cpu_steal": 0.0}
+    attempts = [{"attempt": 1, "status": "ok", "disturbed": True}, {"attempt": 2, "status": "ok", "disturbed": False}]
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(record(counters=counters, disturbed=True, remeasured=1, measurements=attempts,
+                                   disturbed_reason="the machine's CPU was contended for 38% of the job")))
+    write_runs_table([str(p)], [], str(tmp_path / "runs.parquet"))
+    row = pq.read_table(tmp_path / "runs.parquet").to_pylist()[0]
+    assert (row["cpu_share"], row["cpu_threads"], row["involuntary_switches"]) == (0.79, 2, 41)
+    assert row["cpu_pressure_some"] == 0.38 and row["memory_pressure_some"] is None
+    assert row["disturbed"] is True and row["remeasured"] == 1 and "38%" in row["disturbed_reason"]
+    assert json.loads(row["measurements"]) == attempts
 
 
 def test_a_missing_record_stops_the_collect(tmp_path):

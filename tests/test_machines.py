@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
@@ -198,3 +199,67 @@ def test_the_report_says_which_machine_is_ahead_and_when_their_jobs_ran_apart():
     # no start times: not known to be interleaved, said for machines without "compare as an axis"
     assert "beta against alpha (machine): their jobs ran at different times" in text
     assert "compare them as an axis" not in text
+
+
+def test_the_drift_sentinel_runs_on_every_machine(default_config):
+    default_config["machines"] = TWO
+    default_config["run"]["sentinel_every"] = 10
+    study = Study(default_config, ROOT)
+    sentinels = [j for j in study.jobs if j.sentinel]
+    # at each point one per machine, the same combination: each machine's drift is its own
+    assert [(j.sentinel, j.machine) for j in sentinels[:4]] == [(1, "genoa"), (1, "icelake"), (2, "genoa"),
+                                                                 (2, "icelake")]
+    assert len({(j.pp, j.tg, j.b, j.option_map.get("threads")) for j in sentinels}) == 1
+    assert len({j.relpath() for j in study.jobs}) == len(study.jobs)
+    assert study.job_spec(sentinels[1])["machine"] == "icelake"
+
+
+def test_summary_model_drift_and_roofline_are_per_machine(tmp_path):
+    """Issue 10's drift and issue 15's summary, decode model and roofline: a series per machine,
+    each against its own limits."""
+    from test_perf_model import generated
+    from test_report import render
+
+    shape = {"model_info": {"decode_bytes": 200_000_000, "block_params": 80_000_000, "output_params": 20_000_000,
+                            "n_layer": 4, "n_head_kv": 4, "head_dim": 64}, "host_name": "h"}
+    runs = pd.concat([generated(machine="alpha", **shape), generated(machine="beta", seed=2, **shape)],
+                     ignore_index=True)
+    sentinel = runs[(runs["pp"] == 128) & (runs["tg"] == 64) & (runs["b"] == 2)]
+    for k, factor in enumerate((1.0, 1.1, 0.95), start=1):  # three re-measurements per machine
+        runs = pd.concat([runs, sentinel.assign(rep=1 + k, sentinel=k, t_tg=sentinel["t_tg"] * factor,
+                                                s_tg=sentinel["s_tg"] / factor)], ignore_index=True)
+    methods = {"bandwidth_method": "stream", "flops_method": "matmul"}
+    limits = [{"machine": "alpha", "host_name": "h", "bandwidth_gb_s": 20.0, "flops_g": 100.0, **methods},
+              {"machine": "beta", "host_name": "h", "bandwidth_gb_s": 40.0, "flops_g": 200.0, **methods}]
+    tables = derive.derive(runs, limits)
+    model = tables["perf_model"].set_index("machine")
+    assert list(model.index) == ["alpha", "beta"]
+    assert model.loc["beta", "bandwidth_limit_gb_s"] == 40.0 and model.loc["alpha", "bandwidth_limit_gb_s"] == 20.0
+    summary = tables["summary"].set_index("machine")
+    assert summary.loc["alpha", "combinations"] == summary.loc["beta", "combinations"] == 24
+    roofs = tables["roofline"].groupby("machine")["flops_limit_g"].first()
+    assert roofs.to_dict() == {"alpha": 100.0, "beta": 200.0}
+    drift = tables["drift"]
+    assert set(drift["machine"]) == {"alpha", "beta"} and (drift["n"] == 3).all()
+    assert tables["combinations"]["n_reps"].eq(1).all()  # the sentinel's rows stay out of the grid's
+    markdown, _ = render(runs, tmp_path, limits=limits)
+    assert "Drift sentinel on alpha PP=128 TG=64 B=2, measured 3 times" in markdown
+    assert "Drift sentinel on beta PP=128 TG=64 B=2" in markdown
+    assert "Machine limits on machine beta, h" in markdown
+    summary_text = markdown.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "m · b1 · alpha on h" in summary_text and "m · b1 · beta on h" in summary_text
+
+
+def test_the_summary_says_which_machine_is_ahead():
+    from batchbench import report
+
+    runs = two_machines(ratio_tg=2.0)
+    tables = derive.derive(runs, None)
+    tables.update(derive.comparison(runs, {"machine": "alpha"}))
+    r = report.Report()
+    report.summary_section(r, tables)
+    text = " ".join(str(payload) for kind, payload in r.blocks if kind in ("text", "list"))
+    assert "alpha decodes 2.00x faster than beta" in text
+    # without machines: no machine column in the report's tables
+    plain = derive.derive(make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}]), None)
+    assert "machine" not in report.shown(plain["combinations"], ["model", "machine", "pp"]).columns

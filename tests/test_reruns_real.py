@@ -17,6 +17,8 @@ import yaml
 from conftest import ROOT
 from workflow import TINY
 
+from batchbench.policy import DEFAULTS
+
 pytestmark = pytest.mark.real
 
 # What a checkout holds for running (tests, bench and the package itself are not needed there).
@@ -147,7 +149,13 @@ def test_run_policy_applies_to_jobs_still_to_run_and_measures_nothing_again(copy
     assert planned(copy, "--forcerun", "bench_run") == {"bench_run": 2, **ANALYSIS}
     snakemake(copy, str(record), "--forcerun", str(record))
     policy = json.loads((copy / record).read_text())["run_policy"]
-    assert policy == {"timeout_s": 99, "retries": 0, "address_space_limit_mb": 8192}
+    assert policy == {**DEFAULTS, "timeout_s": 99, "retries": 0, "address_space_limit_mb": 8192}
+
+
+def test_remeasure_and_the_disturbed_verdicts_limits_measure_nothing_again(copy):
+    edit(copy, lambda c: c["run"].update(remeasure=0, min_cpu_share=0.5, max_cpu_pressure=0.9,
+                                         max_memory_pressure=0.9, max_steal=0.9))
+    assert planned(copy) == {}
 
 
 def test_an_analysis_setting_reruns_only_the_analysis(copy):

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 from conftest import ROOT
 
 from batchbench import UserError
+from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment
 from batchbench.study import Study
 
 
@@ -45,6 +48,7 @@ def test_memory_grows_with_the_kv_cache(default_config):
         (lambda c: c.update(models=[]), ["models", "imports"]),
         (lambda c: c["models"].append(dict(c["models"][0])), ["models", "tiny-qwen3", "repeats"]),
         (lambda c: c["models"][0]["synthetic"].update(preset="qwen9"), ["preset", "qwen9", "qwen3-8b"]),
+        (lambda c: c["analysis"].update(predict=[{"preset": "qwen9"}]), ["analysis.predict[0].preset", "qwen9"]),
         (lambda c: c["builds"].__setitem__(0, {"name": "b", "binaries": {"batched_bench": "/no/bb"}}),
          ["builds[0]", "/no/bb", "does not exist"]),
     ],
@@ -65,6 +69,31 @@ def test_a_file_that_is_not_gguf(default_config, tmp_path):
     default_config["models"] = [{"name": "x", "path": str(bogus)}]
     with pytest.raises(UserError, match="is not a GGUF file"):
         study(default_config)
+
+
+def test_remeasure_and_the_verdict_limits_are_run_policy_not_what_a_job_measures(default_config):
+    """Changing them changes no job's spec (nothing is measured again); the jobs still to run get
+    them through the environment the workflow sets."""
+    specs = [study(default_config).job_spec(j) for j in study(default_config).jobs]
+    default_config["run"].update(remeasure=0, max_cpu_pressure=0.5, min_cpu_share=0.5)
+    s = study(default_config)
+    assert [s.job_spec(j) for j in s.jobs] == specs
+    policy = json.loads(job_environment(s.run)[POLICY_ENV])
+    assert policy["remeasure"] == 0 and policy["max_cpu_pressure"] == 0.5 and policy["min_cpu_share"] == 0.5
+    assert policy["max_steal"] == DEFAULTS["max_steal"]
+
+
+def test_drift_sentinel_is_measured_again_every_n_jobs(default_config):
+    default_config["run"]["sentinel_every"] = 10
+    s = study(default_config)
+    grid = [j for j in s.jobs if not j.sentinel]
+    sentinels = [(i, j) for i, j in enumerate(s.jobs) if j.sentinel]
+    assert len(grid) == 36 and [j.sentinel for _, j in sentinels] == [1, 2, 3, 4, 5]
+    assert [i for i, _ in sentinels] == [0, 11, 22, 33, 40]  # before jobs 1, 11, 21, 31, and after the last
+    anchor = {(j.pp, j.tg, j.b) for _, j in sentinels}
+    assert len(anchor) == 1 and [j.rep for _, j in sentinels] == [2, 3, 4, 5, 6]  # after the grid's rep 1
+    assert len({j.relpath() for j in s.jobs}) == len(s.jobs)  # each its own record
+    assert s.job_spec(sentinels[1][1])["sentinel"] == 2 and "sentinel" not in s.job_spec(grid[0])
 
 
 def test_a_large_grid_says_how_long_planning_takes_and_how_to_split_it(default_config):

@@ -1,7 +1,7 @@
 import pytest
 
 from batchbench.models import describe
-from batchbench.synth import POOL_SIZE, PRESETS, ModelShape, spec_from_config, write_gguf
+from batchbench.synth import POOL_SIZE, PRESETS, ModelShape, estimated_decode_bytes, spec_from_config, write_gguf
 
 
 def test_qwen3_8b_preset_has_qwen3_8b_parameters():
@@ -10,9 +10,15 @@ def test_qwen3_8b_preset_has_qwen3_8b_parameters():
     assert PRESETS["qwen3-0.6b"].n_params == pytest.approx(0.596e9, rel=0.01)
 
 
-def test_default_model_is_at_least_twice_a_32mib_cache():
-    # Q8_0 stores 34 bytes per 32 weights (norms stay F32, a rounding error here)
-    assert PRESETS["tiny-qwen3"].n_params * 34 / 32 >= 2 * 32 * 2**20
+def test_a_decode_step_of_the_default_model_reads_at_least_twice_a_32mib_cache():
+    # what a decode step reads, not the file: the token embedding is read one row per token
+    assert estimated_decode_bytes(PRESETS["tiny-qwen3"], "Q8_0") >= 2 * 32 * 2**20
+
+
+def test_the_decode_bytes_estimate_matches_a_written_file(tmp_path):
+    shape = ModelShape("qwen3", 2, 64, 4, 2, 16, 128, 256)
+    write_gguf(shape, tmp_path / "m.gguf", "F16")
+    assert estimated_decode_bytes(shape, "F16") == describe(str(tmp_path / "m.gguf"), "m")["decode_bytes"]
 
 
 @pytest.mark.parametrize("arch", ["qwen3", "llama"])

@@ -141,7 +141,9 @@ def test_portable_build_runs_with_its_cpu_variants(default_config, tmp_path):
 
 
 def test_the_run_is_analysed_compared_and_reported(grid_run):
-    from browser import open_page, outside_requests
+    from browser import first_screen_problems, open_page, outside_requests
+
+    from batchbench.outputs import FIGURES
 
     workdir, _ = grid_run
     results = workdir / "results" / "e2e"
@@ -165,4 +167,12 @@ def test_the_run_is_analysed_compared_and_reported(grid_run):
     assert "## Comparison" in markdown and "GB/s" in markdown
     shown = open_page(results / "report.html", ROOT / "tests" / "artifacts" / "report-e2e.png")
     assert outside_requests(shown, results / "report.html") == []
-    assert len(shown["images"]) == 9 and all(c and w > 100 for c, w, _ in shown["images"])
+    assert len(shown["images"]) == len(FIGURES) + 1 and all(c and w > 100 for c, w, _ in shown["images"])
+    assert first_screen_problems(shown) == []
+    # the decode model is fitted per series, and the roofline has both phases of every combination
+    model = pd.read_parquet(results / "analysis" / "perf_model.parquet")
+    assert len(model) == len(df.groupby(["model", "pp_shared", "kv_unified"]))
+    assert (model["memory_ms"].gt(0) | model["note"].str.contains("value\\(s\\) of B|no valid row")).all()
+    roofline = pd.read_parquet(results / "analysis" / "roofline.parquet")
+    assert set(roofline["phase"]) == {"prompt", "decode"} and (roofline["gflops"] > 0).all()
+    assert roofline["flops_limit_g"].notna().all()

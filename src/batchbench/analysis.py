@@ -24,7 +24,7 @@ OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash
 CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified", "n_gpu_layers",
            "tg_separate", "cache_type_k", "cache_type_v", "model_params", "model_bytes",
            "model_block_params", "model_output_params", "model_decode_bytes", "model_n_layer",
-           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent"]
+           "model_n_head_kv", "model_head_dim", "start_time", "inconsistent", "ubatch"]
 BOOTSTRAP_FROM = 5  # 3 values have only 10 distinct resamples
 BOOTSTRAP_RESAMPLES = 2000
 WARMUP_TOKENS = 16  # batched-bench's one warm-up decode per process
@@ -35,6 +35,7 @@ class Thresholds:
     min_time_s: float = 0.05       # a T_PP or T_TG shorter than this is not trusted
     max_cv: float = 0.10           # repetitions spreading more than this are flagged
     saturation_share: float = 0.10  # a doubling of B that gains less than this saturates
+    outlier_factor: float = 1.4    # a point this many times off its neighbours' fit is an outlier
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -66,10 +67,7 @@ def bootstrap_median_interval(values: np.ndarray, rng: np.random.Generator) -> t
 def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """One row per measured combination: the median of its repetitions (and, from 3 on, min, max
     and coefficient of variation; from 5 on a bootstrap 95% interval), with validity flags."""
-    runs = runs.reindex(columns=[*runs.columns, *(c for c in SERIES if c not in runs and c != "config")])
-    # "" for rows of no configured machine: one value that groups, merges and compares like the others
-    runs = runs.assign(machine=runs["machine"].astype(object).where(runs["machine"].notna(), ""))
-    ok = with_config_label(runs[runs["status"] == "ok"])
+    ok = with_config_label(grid_rows(with_machine(runs))[lambda r: r["status"] == "ok"])
     carried = [c for c in CARRIED if c in ok]
     groups = ok.groupby(SERIES + COMBINATION, dropna=False, sort=True)
     table = groups.size().rename("n_reps").reset_index()
@@ -92,9 +90,180 @@ def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
     if first is not None:
         table = pd.concat([table, first], axis=1)
     flags = [validity_flags(row, thresholds) for row in table.itertuples()]
+    disturbed = disturbed_flags(ok, table)
+    table["disturbed"] = disturbed.astype(bool).to_numpy()
+    table["outlier"] = outliers(table, thresholds.outlier_factor)
+    for f, why, off in zip(flags, disturbed, table["outlier"], strict=True):
+        f += [why] if why else []
+        f += [off] if off else []
+    table["outlier"] = table["outlier"].astype(bool)
     table["flags"] = ["; ".join(f) for f in flags]
     table["valid"] = [not f for f in flags]
     return table
+
+
+def with_machine(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows with every series column; `machine` "" for rows of no configured machine: one
+    value that groups, merges and compares like the others (a missing column: collected before
+    machines existed)."""
+    runs = runs.reindex(columns=[*runs.columns, *(c for c in SERIES if c not in runs and c != "config")])
+    return runs.assign(machine=runs["machine"].astype(object).where(runs["machine"].notna(), ""))
+
+
+def grid_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The grid's rows, without the drift sentinel's re-measurements (see `drift`)."""
+    return runs[runs["sentinel"].isna()] if "sentinel" in runs else runs
+
+
+DRIFT_METRICS = ("s_pp", "s_tg", "s")
+
+
+def drift(runs: pd.DataFrame) -> pd.DataFrame:
+    """The drift sentinel: one combination measured again every N jobs (run.sentinel_every).
+    Per metric, its spread over the run, (max - min) / median: the run's measured drift, the
+    noise floor of comparisons. Disturbed measurements are left out (they are not drift)."""
+    columns = SERIES + COMBINATION + ["metric", "n", "median", "min", "max", "spread", "cv", "first", "last"]
+    if "sentinel" not in runs:
+        return pd.DataFrame(columns=columns)
+    rows = with_config_label(with_machine(runs))
+    rows = rows[rows["sentinel"].notna() & (rows["status"] == "ok") & ~rows["disturbed"].eq(True)]
+    out = []
+    for key, group in rows.groupby(SERIES + COMBINATION, dropna=False, sort=True):
+        for metric in DRIFT_METRICS:
+            values = group[metric].astype(float).dropna()
+            if values.empty:
+                continue
+            median = values.median()
+            out.append({**dict(zip(SERIES + COMBINATION, key, strict=True)), "metric": metric, "n": len(values),
+                        "median": median, "min": values.min(), "max": values.max(),
+                        "spread": (values.max() - values.min()) / median if median else np.nan,
+                        "cv": values.std(ddof=1) / values.mean() if len(values) > 1 and values.mean() else np.nan,
+                        "first": group["start_time"].min(), "last": group["start_time"].max()})
+    return pd.DataFrame(out, columns=columns)
+
+
+def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Per combination, why its measurement was disturbed ('' when none of its repetitions was):
+    the job measured it again and every attempt was disturbed."""
+    if "disturbed" not in ok or ok.empty:
+        return pd.Series([""] * len(table), dtype=object)
+    marked = ok.assign(_d=ok["disturbed"].eq(True),
+                       _why=ok["disturbed_reason"].map(lambda v: v if isinstance(v, str) else ""))
+    groups = marked.groupby(SERIES + COMBINATION, dropna=False, sort=True)
+    count, first = groups["_d"].sum(), groups.apply(lambda g: next(iter(g.loc[g["_d"], "_why"]), ""),
+                                                    include_groups=False)
+    reps = groups.size()
+    return pd.Series([f"disturbed ({int(n)} of {int(r)} repetitions): {why}" if n else ""
+                      for n, r, why in zip(count, reps, first, strict=True)], dtype=object)
+
+
+# run-wide counters of the benchmark's surroundings, and how the report names them
+COUNTERS = {"cpu_share": "the benchmark's CPU share", "involuntary_switches": "involuntary context switches",
+            "major_faults": "major page faults", "cpu_pressure_some": "CPU pressure (PSI)",
+            "memory_pressure_some": "memory pressure (PSI)", "cpu_steal": "CPU steal"}
+QUALITY_COLUMNS = ["jobs_with_result", "imported", "watched", "disturbed_first", "remeasured", "still_disturbed",
+                   "cpu_share_min", "cpu_share_p10", "cpu_share_median", "cpu_share_max",
+                   "cpu_pressure_median", "cpu_pressure_max", "counters_missing",
+                   "combinations", "outliers", "disturbed_combinations", "left_out", "trusted"]
+
+
+def measurement_quality(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """One row for the run: jobs with a result, those whose surroundings were recorded
+    (`watched`), disturbed at their first attempt, measured again, still disturbed; the
+    distribution of CPU share and CPU pressure of the reported measurements; the counters this
+    machine lacks; the combinations the verdicts leave out (disturbed or outliers)."""
+    ok = runs[runs["status"] == "ok"]
+    measured = ok[~ok["imported"].fillna(False).astype(bool)]
+    watched = measured[measured["disturbed"].notna()] if "disturbed" in measured else measured.iloc[:0]
+
+    def first_disturbed(m) -> bool:
+        return bool(json.loads(m)[0].get("disturbed")) if isinstance(m, str) and m else False
+
+    share = watched["cpu_share"].dropna().astype(float) if "cpu_share" in watched else pd.Series(dtype=float)
+    pressure = (watched["cpu_pressure_some"].dropna().astype(float) if "cpu_pressure_some" in watched
+                else pd.Series(dtype=float))
+    q = share.quantile([0, 0.1, 0.5, 1]).to_numpy() if len(share) else [np.nan] * 4
+    flagged = (table["disturbed"] | table["outlier"]) if len(table) else pd.Series(dtype=bool)
+    return pd.DataFrame([{
+        "jobs_with_result": len(ok), "imported": len(ok) - len(measured), "watched": len(watched),
+        "disturbed_first": int(watched["measurements"].map(first_disturbed).sum()) if len(watched) else 0,
+        "remeasured": int((watched["remeasured"].fillna(0) > 0).sum()) if len(watched) else 0,
+        "still_disturbed": int(watched["disturbed"].astype(bool).sum()) if len(watched) else 0,
+        "cpu_share_min": q[0], "cpu_share_p10": q[1], "cpu_share_median": q[2], "cpu_share_max": q[3],
+        "cpu_pressure_median": pressure.median() if len(pressure) else np.nan,
+        "cpu_pressure_max": pressure.max() if len(pressure) else np.nan,
+        "counters_missing": ", ".join(name for column, name in COUNTERS.items()
+                                      if len(watched) and (column not in watched or watched[column].isna().all())),
+        "combinations": len(table), "outliers": int(table["outlier"].sum()) if len(table) else 0,
+        "disturbed_combinations": int(table["disturbed"].sum()) if len(table) else 0,
+        "left_out": int(flagged.sum()), "trusted": int(len(table) - flagged.sum()),
+    }], columns=QUALITY_COLUMNS)
+
+
+def trusted(table: pd.DataFrame) -> pd.DataFrame:
+    """The combinations the verdicts use: neither disturbed nor an outlier of their series."""
+    return table[~(table["disturbed"] | table["outlier"])]
+
+
+OUTLIER_MIN_POINTS = 5  # with fewer B values in a series, which point is off cannot be told
+OUTLIER_ENDS_FROM = 6   # an end point is extrapolated: only judged in longer series
+
+
+def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float, slower: int = 1) -> dict[int, float]:
+    """{index: measured / predicted} of the points far off a fit of their neighbours.
+
+    Worst first: the point whose removal leaves the others best explained by a quadratic (a line
+    for few points) in log B is an outlier when it is more than `factor` times off that fit,
+    several times more than any other point is, while the others fit within half the tolerance;
+    then the rest is judged again. Per-step decode time and S_PP change smoothly with B on clean
+    data (the fixtures' published logs and the seed's table are within 1.14 of such fits).
+    Only points on the slow side of the fit are candidates (`slower`: +1 where a larger value is
+    slower, -1 where smaller is): interference slows a job down, and a point faster than a fit
+    bent by a slowed neighbour is not the one that was disturbed."""
+    tolerance = np.log(factor)
+    keep, found = list(range(len(log_b))), {}
+    while len(keep) >= OUTLIER_MIN_POINTS:
+        best = None
+        for i in keep:
+            if i in (keep[0], keep[-1]) and len(keep) < OUTLIER_ENDS_FROM:
+                continue
+            others = [j for j in keep if j != i]
+            coef = np.polyfit(log_b[others], log_y[others], 1 if len(others) <= 3 else 2)
+            misfit = np.abs(log_y[others] - np.polyval(coef, log_b[others])).max()
+            off = log_y[i] - np.polyval(coef, log_b[i])
+            if off * slower > 0 and (best is None or misfit < best[1]):
+                best = (i, misfit, off)
+        if best is None:
+            break
+        i, misfit, off = best
+        if not (abs(off) > tolerance and abs(off) > 3 * misfit and misfit < tolerance / 2):
+            break
+        found[i] = float(np.exp(off))
+        keep.remove(i)
+    return found
+
+
+def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
+    """Per combination, why it is an outlier of its series (model, build, options, PP, TG)
+    across B ('' when it is not): its per-step decode time T_TG/TG or its S_PP."""
+    reasons = pd.Series("", index=table.index, dtype=object)
+    metrics = (("step", "T_TG/TG", lambda g: g["t_tg"] / g["tg"], 1000, "ms", 1),
+               ("s_pp", "S_PP", lambda g: g["s_pp"], 1, "t/s", -1))
+    for _, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False):
+        group = group.sort_values("b")
+        for _name, label, value, scale, unit, slower in metrics:
+            y = value(group).astype(float)
+            usable = (y > 0) & np.isfinite(y) & (group["b"] > 0)
+            if usable.sum() < OUTLIER_MIN_POINTS:
+                continue
+            g, y = group[usable], y[usable]
+            for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor,
+                                             slower).items():
+                index = g.index[i]
+                note = (f"outlier: {label} {y.iloc[i] * scale:.4g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
+                        f"what its series' other B values predict")
+                reasons[index] = f"{reasons[index]}; {note}" if reasons[index] else note
+    return reasons
 
 
 def add_bootstrap(table: pd.DataFrame, ok: pd.DataFrame, count: np.ndarray) -> None:
@@ -350,6 +519,11 @@ def limits_list(limits: dict | list[dict] | None) -> list[dict]:
     return [limits] if isinstance(limits, dict) else list(limits)
 
 
+def limits_of(limits: dict | list[dict] | None, machine: str) -> dict:
+    """One machine's measured limits ({} when not measured); `machine` "" without `machines`."""
+    return next((e for e in limits_list(limits) if (e.get("machine") or "") == machine), {})
+
+
 def hardware_efficiency(table: pd.DataFrame, limits: dict | list[dict] | None) -> pd.DataFrame:
     """How close to the machine: memory bandwidth achieved in generation (the weights a decode
     step reads, once per step, plus the KV cache filled so far) and FLOP/s achieved in prompt
@@ -375,8 +549,7 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | list[dict] | None) -
     # the limits are the CPU's and its memory's: a run offloaded to a GPU is not compared with them
     offloaded = table["n_gpu_layers"].fillna(0).astype(float) > 0 if "n_gpu_layers" in table else False
     # each row against its own machine's limits (one set without `machines`)
-    by_machine = {entry.get("machine") or "": entry for entry in limits_list(limits)}
-    own = [by_machine.get(m, {}) for m in out["machine"]]
+    own = [limits_of(limits, m) for m in out["machine"]]
     own_host = pd.Series([entry.get("host_name") for entry in own], index=out.index)
     same_host = out["host_name"].notna() & (out["host_name"] == own_host) & ~offloaded
     out["bandwidth_limit_gb_s"] = np.where(same_host, [e.get("bandwidth_gb_s") or np.nan for e in own], np.nan)
@@ -391,8 +564,9 @@ def hardware_efficiency(table: pd.DataFrame, limits: dict | list[dict] | None) -
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:
     """Every row that is not a result: skipped, failed or timed out, with its reason."""
-    columns = ["experiment", "model", "build", "pp", "tg", "b", "rep", "status", "reason",
+    columns = ["experiment", "model", "build", "machine", "pp", "tg", "b", "rep", "status", "reason",
                "exit_code", "signal", "source_file", "source_line"]
+    runs = with_machine(runs)
     return runs.loc[runs["status"] != "ok", [c for c in columns if c in runs]].reset_index(drop=True)
 
 
@@ -468,12 +642,13 @@ def same_run(table: pd.DataFrame, axis: str, baseline: str, other: str) -> bool:
 
 
 def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple[str, str, str]],
-                    notes: dict[tuple[str, str, str], str]) -> pd.DataFrame:
+                    notes: dict[tuple[str, str, str], str], floor: dict[str, float] | None = None) -> pd.DataFrame:
     """Per compared pair and metric: the geometric mean of the ratios, their range, how many
     combinations matched and how many differ beyond the noise, and whether both sides come from
     one run; a pair that matched nothing gets one row saying why."""
     columns = ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
-               "beyond_noise", "judged", "same_run", "note"]
+               "beyond_noise", "judged", "same_run", "drift", "beyond_drift", "note"]
+    floor = floor or {}
     rows = []
     for axis, baseline, other in pairs:
         one_run = same_run(table, axis, baseline, other)
@@ -493,6 +668,9 @@ def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple
                          "max_ratio": valid.max() if len(valid) else np.nan,
                          "beyond_noise": int(judged.astype(bool).sum()) if len(judged) else None,
                          "judged": len(judged), "same_run": one_run,
+                         # the sentinel's drift as the noise floor: ratios further from 1 than it
+                         "drift": floor.get(metric, np.nan),
+                         "beyond_drift": int(((valid - 1).abs() > floor[metric]).sum()) if metric in floor else None,
                          "note": "" if len(valid) == len(group) else
                          f"{len(group) - len(valid)} ratio(s) undefined (a zero or missing value)"})
     return pd.DataFrame(rows, columns=columns)

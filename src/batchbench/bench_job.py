@@ -19,9 +19,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from . import host
+from . import host, surroundings
 from .command import bench_argv
-from .deadline import Interrupted, interruptible, slurm_deadline
+from .deadline import Deadline, Interrupted, interruptible, slurm_deadline
 from .files import write_json_atomic
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
@@ -91,11 +91,115 @@ class Runner:
         return code, out, err
 
 
+def threads_given(spec: dict, metrics: dict | None) -> int:
+    """The CPU threads the benchmark ran with: as llama.cpp reported them, else as asked, else
+    llama.cpp's default of every CPU the job may use."""
+    metrics, options = metrics or {}, spec.get("options") or {}
+    for source, keys in ((metrics, ("n_threads", "n_threads_batch")), (options, ("threads", "threads_batch"))):
+        values = [int(source[k]) for k in keys if isinstance(source.get(k), int) and source[k] > 0]
+        if values:
+            return max(values)
+    return surroundings.available_cpus()
+
+
 def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[str, str]:
     """(status, reason) of a run ended by a signal from outside."""
     if at_time_limit:
         return "timeout", f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
     return "failed", f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
+
+
+def new_attempt(number: int) -> dict:
+    return {"attempt": number, "start_time": now_iso(), "end_time": None, "wall_time_s": None,
+            "returncode": None, "stderr": "", "metrics": None, "counters": None,
+            "disturbed": None, "disturbed_reason": None, "_started": time.monotonic()}
+
+
+def end_attempt(attempt: dict, **fields) -> dict:
+    started = attempt.pop("_started", None)  # None: ended already, then interrupted
+    attempt.update(fields, end_time=now_iso())
+    if started is not None:
+        attempt["wall_time_s"] = time.monotonic() - started
+    return attempt
+
+
+def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log, attempt: dict,
+                 deadline: Deadline) -> dict:
+    """One run of the benchmark process with what surrounded it, within the time the per-job
+    timeout and the scheduler's time limit leave: an attempt of the record."""
+    log.write(f"=== attempt {attempt['attempt']}: {shlex.join(argv)}\n")
+    log.flush()
+    timeout, by_scheduler = deadline.budget(policy["timeout_s"])
+    before = surroundings.Snapshot.take()
+    code, stdout, stderr = runner.run(argv, log, timeout, policy["address_space_limit_mb"])
+    after = surroundings.Snapshot.take()
+    end_attempt(attempt, returncode=code, stderr=stderr)
+    if code is None:
+        attempt.update(status="timeout", reason=deadline.reason() if by_scheduler else
+                       f"no result within the {policy['timeout_s']} s timeout")
+    else:
+        rows = [r for r in result_rows(stdout, stderr)
+                if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
+        if code == 0 and rows:
+            attempt.update(status="ok", reason="", metrics=rows[-1])
+        else:
+            attempt.update(zip(("status", "reason"), classify_failure(code, stderr), strict=True))
+    timed = attempt["metrics"].get("t") if attempt["metrics"] else None
+    attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]), timed)
+    if attempt["status"] == "ok":
+        reasons = surroundings.verdict(attempt["counters"], policy)
+        attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)
+    return attempt
+
+
+def no_time_to_remeasure(deadline: Deadline, policy: dict, last: dict) -> str | None:
+    """Why a disturbed result is not measured again: the scheduler's time limit leaves less
+    than its attempt took (a re-measure cut short would only end as a timeout)."""
+    left, by_scheduler = deadline.budget(policy["timeout_s"])
+    if by_scheduler and left < last["wall_time_s"]:
+        return f"{left:.0f} s left before the scheduler's time limit, an attempt took {last['wall_time_s']:.0f} s"
+    return None
+
+
+def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
+            deadline: Deadline) -> tuple[dict, list[dict]]:
+    """Every attempt, and the one the row reports: a result, measured again while the machine
+    disturbed it (at most `remeasure` times, while the scheduler's time limit leaves room); a lost
+    result run again (at most `retries`). A SIGTERM ends the attempt in progress as an attempt of
+    its own; a SIGINT (Ctrl-C) propagates."""
+    attempts: list[dict] = []
+    retries, remeasures = policy["retries"], policy["remeasure"]
+    attempt: dict | None = None
+    try:
+        while True:
+            attempt = new_attempt(len(attempts) + 1)
+            attempts.append(measure_once(runner, argv, spec, policy, log, attempt, deadline))
+            if attempt["status"] == "ok":
+                if not attempt["disturbed"] or remeasures == 0:
+                    break
+                if short := no_time_to_remeasure(deadline, policy, attempt):
+                    attempt["disturbed_reason"] += f"; not measured again: {short}"
+                    log.write(f"=== disturbed, not measured again: {short}\n")
+                    break
+                remeasures -= 1
+                log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
+            elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
+                break  # a crash is not the lost-log defect: retrying would only repeat it
+            else:
+                retries -= 1
+    except Interrupted as stop:
+        if stop.signum == signal.SIGINT:
+            raise  # Ctrl-C: stop without a record, so the next run measures it again
+        if attempt is None or (attempts and attempts[-1] is attempt):  # between attempts
+            attempt = new_attempt(len(attempts) + 1)
+        status, reason = stop_record(stop, deadline.near(), attempt["attempt"])
+        attempts.append(end_attempt(attempt, status=status, reason=reason))
+        if attempts[-2:-1] and attempts[-2]["disturbed"]:  # a re-measure cut short: say why it is the last
+            attempts[-2]["disturbed_reason"] += f"; measuring again stopped: {reason}"
+    results = [a for a in attempts if a["status"] == "ok"]
+    # the last undisturbed result; else the last result (flagged); else how it ended
+    chosen = next((a for a in reversed(results) if not a["disturbed"]), results[-1] if results else attempts[-1])
+    return chosen, attempts
 
 
 def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = None) -> dict:
@@ -107,6 +211,7 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "schema_version": SCHEMA_VERSION,
         **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
         "machine": spec.get("machine"),  # the config's name of the machine (None without `machines`)
+        "sentinel": spec.get("sentinel"),
         "options": spec["options"],
         "extra_args": spec["extra_args"],
         "command": argv,
@@ -115,47 +220,32 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "build_info": build,
         "run_policy": policy,
     }
-    runner = Runner()
-    deadline = slurm_deadline()
     start_wall, start = time.monotonic(), now_iso()
-    status, reason, metrics, code, stderr = "failed", "not run", None, None, ""
-    attempts = 0
-    try:
-        for attempts in range(1, policy["retries"] + 2):
-            timeout, by_scheduler = deadline.budget(policy["timeout_s"])
-            log.write(f"=== attempt {attempts}: {shlex.join(argv)}\n")
-            log.flush()
-            code, stdout, stderr = runner.run(argv, log, timeout, policy["address_space_limit_mb"])
-            if code is None:
-                status, reason = "timeout", (deadline.reason() if by_scheduler else
-                                             f"no result within the {policy['timeout_s']} s timeout")
-                break
-            rows = [r for r in result_rows(stdout, stderr)
-                    if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
-            if code == 0 and rows:
-                status, reason, metrics = "ok", "", rows[-1]
-                break
-            status, reason = classify_failure(code, stderr)
-            if code != 0:
-                break  # a crash is not the lost-log defect: retrying would only repeat it
-    except Interrupted as stop:
-        if stop.signum == signal.SIGINT:
-            raise  # Ctrl-C: stop without a record, so the next run measures it again
-        code, metrics = None, None
-        status, reason = stop_record(stop, deadline.near(), attempts)
-    if status == "failed" and code == 0:
-        reason += f" (after {attempts} attempts)"
+    chosen, attempts = measure(Runner(), argv, spec, policy, log, slurm_deadline())
+    code, reason = chosen["returncode"], chosen["reason"]
+    lost = [a for a in attempts if a["status"] == "failed" and a["returncode"] == 0]
+    if chosen["status"] == "failed" and code == 0:
+        reason += f" (after {len(lost)} attempts)"
     record.update({
-        "status": status,
+        "status": chosen["status"],
         "reason": reason,
         "exit_code": code if code is None or code >= 0 else None,
         "signal": -code if code is not None and code < 0 else None,
-        "stderr_tail": None if status == "ok" else stderr[-STDERR_TAIL_CHARS:],
-        "attempts": attempts,
+        "stderr_tail": None if chosen["status"] == "ok" else chosen["stderr"][-STDERR_TAIL_CHARS:],
+        "attempts": len(attempts),
         "start_time": start,
         "end_time": now_iso(),
         "wall_time_s": time.monotonic() - start_wall,
-        "metrics": metrics,
+        "metrics": chosen["metrics"],
+        # what surrounded the reported measurement, and whether it was disturbed
+        "counters": chosen["counters"],
+        "disturbed": chosen["disturbed"],
+        "disturbed_reason": chosen["disturbed_reason"],
+        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == "ok" and a["disturbed"]),
+        # every attempt, nothing discarded (stderr only as its end)
+        "measurements": [{**{k: v for k, v in a.items() if k != "stderr"},
+                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != "ok" else None}
+                         for a in attempts],
     })
     return record
 

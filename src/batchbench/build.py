@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import UserError
 from .cache import publish_once
-from .files import write_json_atomic
+from .files import atomic_path, write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
 PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
@@ -45,11 +45,8 @@ def sha256_cached(path: Path, cache_dir: Path) -> str:
         return memo.read_text().strip()
     except OSError:
         digest = sha256_file(path)
-        with contextlib.suppress(OSError):  # a read-only cache only costs the next read
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+        with contextlib.suppress(OSError), atomic_path(memo) as tmp:  # a read-only cache costs one more read
             tmp.write_text(digest)
-            tmp.replace(memo)
         return digest
 
 

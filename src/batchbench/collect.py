@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from .files import atomic_path
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: counters of the surroundings, `disturbed`
 STATUSES = ("ok", "skipped", "failed", "timeout")
 
 # Column name -> type; the order is the table's order.
@@ -35,6 +35,19 @@ COLUMNS: dict[str, pa.DataType] = {
     "stderr_tail": pa.string(), "command": pa.string(),
     "start_time": pa.timestamp("us", tz="UTC"), "end_time": pa.timestamp("us", tz="UTC"),
     "wall_time_s": pa.float64(),
+    # what surrounded the reported measurement (null where the machine has no such counter, and
+    # for imported rows): the benchmark's CPU time and share of wall time x threads, its
+    # involuntary context switches and major faults; the machine's CPU and memory pressure
+    # (share of the wall time) and CPU steal (share of its CPU time); the verdict
+    "cpu_time_s": pa.float64(), "cpu_threads": pa.int32(), "cpu_share": pa.float64(),
+    "involuntary_switches": pa.int64(), "major_faults": pa.int64(),
+    "cpu_pressure_some": pa.float64(), "cpu_pressure_full": pa.float64(),
+    "memory_pressure_some": pa.float64(), "memory_pressure_full": pa.float64(), "cpu_steal": pa.float64(),
+    "disturbed": pa.bool_(), "disturbed_reason": pa.string(), "remeasured": pa.int32(),
+    # every attempt of the job (JSON): its result, counters and verdict
+    "measurements": pa.string(),
+    # k: the k-th measurement of the drift sentinel (run.sentinel_every); null for the grid's rows
+    "sentinel": pa.int32(),
     # provenance
     "model_arch": pa.string(), "model_quant": pa.string(), "model_params": pa.int64(),
     "model_bytes": pa.int64(), "model_sha256": pa.string(), "model_path": pa.string(),
@@ -59,6 +72,14 @@ OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers",
 LLAMA_REPORTED = ("n_batch", "n_ubatch", "flash_attn", "n_gpu_layers", "n_threads", "n_threads_batch")
 
 
+# record's counters key -> column
+COUNTER_COLUMNS = {"cpu_time_s": "cpu_time_s", "threads": "cpu_threads", "cpu_share": "cpu_share",
+                   "involuntary_switches": "involuntary_switches", "major_faults": "major_faults",
+                   "cpu_pressure_some": "cpu_pressure_some", "cpu_pressure_full": "cpu_pressure_full",
+                   "memory_pressure_some": "memory_pressure_some",
+                   "memory_pressure_full": "memory_pressure_full", "cpu_steal": "cpu_steal"}
+
+
 def _json(value) -> str | None:
     return None if value is None else json.dumps(value)
 
@@ -81,6 +102,10 @@ def flatten(record: dict) -> dict:
                                      "job_node")}
     row.update({k: metrics.get(k) for k in ("n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s", "n_kv_max")})
     row.update({k: options.get(k) for k in OPTION_COLUMNS})
+    counters = record.get("counters") or {}
+    row.update({column: counters.get(key) for key, column in COUNTER_COLUMNS.items()})
+    row.update({k: record.get(k) for k in ("disturbed", "disturbed_reason", "remeasured", "sentinel")})
+    row["measurements"] = _json(record.get("measurements"))
     row.update({f"llama_{k}": metrics.get(k) for k in LLAMA_REPORTED})
     row.update({
         "extra_args": _json(record.get("extra_args") or None),

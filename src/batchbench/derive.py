@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis
+from . import analysis, perf_model, summary
 from .analysis import DEFAULT_THRESHOLDS, Thresholds
 from .collect import COLUMNS
 from .files import atomic_path
@@ -33,6 +33,10 @@ def anonymise(runs: pd.DataFrame, limits: dict | list[dict] | None = None
     # raw process output and argument lists can hold anything (job ids, user names): left out
     runs["command"] = None
     runs["stderr_tail"] = None
+    if "measurements" in runs:  # each attempt's stderr too
+        runs["measurements"] = runs["measurements"].map(
+            lambda m: json.dumps([{k: v for k, v in a.items() if k != "stderr_tail"} for a in json.loads(m)]),
+            na_action="ignore")
     for column in runs.columns:
         if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
             runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
@@ -70,14 +74,18 @@ def load(runs_paths: list[str], limits_paths: list[str], shared: bool
 
 def comparison(runs: pd.DataFrame, baselines: dict[str, str],
                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
-    """Every pair of experiments, builds or models: the ratios per combination and their summary."""
-    table = analysis.combinations(runs, thresholds)
+    """Every pair of experiments, builds or models: the ratios per combination and their summary
+    (disturbed and outlier combinations left out: they would read as differences)."""
+    table = analysis.trusted(analysis.combinations(runs, thresholds))
     pairs = analysis.comparison_pairs(table, baselines)
     compared = {pair: analysis.compare(table, *pair) for pair in pairs}
     ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
                        ignore_index=True)
     notes = {pair: note for pair, (_, note) in compared.items()}
-    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes)}
+    # the largest spread of the drift sentinel per metric, for S; T metrics drift as 1/S
+    sentinel = analysis.drift(runs).groupby("metric")["spread"].max().to_dict()
+    floor = {**sentinel, **{f"t{m[1:]}": v for m, v in sentinel.items()}}
+    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes, floor)}
 
 
 def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
@@ -93,23 +101,30 @@ def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
     return out[out["machine"] != ""].reset_index(drop=True)
 
 
-def derive(runs: pd.DataFrame, limits: dict | list[dict] | None,
-           thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+def derive(runs: pd.DataFrame, limits: dict | list[dict] | None, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+           predict: list[dict] | None = None) -> dict[str, pd.DataFrame]:
+    """Every table; `predict`: other model shapes (as in `analysis.predict`) to predict."""
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
     table = analysis.combinations(runs, thresholds)
-    return {
+    # the verdicts (Q2-Q5) leave out what interference or an outlier made untrustworthy
+    trusted = analysis.trusted(table)
+    tables = {
         "combinations": table,
         "n_kv_check": analysis.n_kv_check(table),
-        "prompt_phase": analysis.prompt_phase(table),
-        "generation_scaling": analysis.generation_scaling(table, thresholds),
-        "saturation": analysis.saturation(table, thresholds),
-        "context_effects": analysis.context_effects(table),
+        "prompt_phase": analysis.prompt_phase(trusted),
+        "generation_scaling": analysis.generation_scaling(trusted, thresholds),
+        "saturation": analysis.saturation(trusted, thresholds),
+        "context_effects": analysis.context_effects(trusted),
         "latency": analysis.latency(table),
         "hardware": analysis.hardware_efficiency(table, limits),
         "perf_reconciliation": analysis.perf_reconciliation(runs),
         "failures": analysis.failures(runs),
+        "drift": analysis.drift(runs),
+        "measurement_quality": analysis.measurement_quality(runs, table),
+        **perf_model.tables(table, limits, thresholds, predict),
     }
+    return {"summary": summary.summary(tables), **tables}
 
 
 def write(tables: dict[str, pd.DataFrame], folder: str | Path) -> None:

@@ -266,6 +266,13 @@ def make(name: str, tables: dict[str, pd.DataFrame]) -> plt.Figure:
     table = tables["combinations"]
     if table.empty:
         return empty_figure(name, "no measured combination")
+    if name in ("perf_model", "roofline", "predictions"):
+        from . import model_figures
+
+        drawn = {"perf_model": lambda: model_figures.fig_perf_model(tables),
+                 "roofline": lambda: model_figures.fig_roofline(tables["roofline"]),
+                 "predictions": lambda: model_figures.fig_predictions(tables["perf_predictions"])}
+        return drawn[name]()
     if name == "s_vs_b":
         return lines_over_b(table, "s", "S (tokens/s)", "Total throughput S")
     if name == "s_tg_vs_b":

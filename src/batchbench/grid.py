@@ -47,6 +47,7 @@ class Job:
     build_dir: str = ""
     machine: str | None = None  # None: no `machines` key
     machine_dir: str = ""
+    sentinel: int = 0  # k > 0: the k-th re-measurement of the drift sentinel (rep numbers after the grid's)
 
     # computed once per job: a large grid asks for each many times while Snakemake plans it
     @functools.cached_property

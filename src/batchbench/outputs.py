@@ -3,8 +3,11 @@ reads them each time it is parsed (also in every cluster job), without importing
 matplotlib."""
 
 # results/<experiment>/analysis/<name>.parquet and .csv
-TABLES = ["combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
-          "context_effects", "latency", "hardware", "perf_reconciliation", "failures"]
+TABLES = ["summary", "combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
+          "context_effects", "latency", "hardware", "perf_reconciliation", "failures", "drift",
+          "measurement_quality",
+          "perf_model", "perf_model_fit", "perf_model_validation", "perf_predictions", "roofline"]
 
 # results/<experiment>/figures/<name>.png and .svg; captions in report/figures/<name>.rst
-FIGURES = ["s_vs_b", "s_tg_vs_b", "t_tg_ratio", "t_pp_fit", "latency", "frontier", "s_heatmap", "bandwidth"]
+FIGURES = ["s_vs_b", "s_tg_vs_b", "t_tg_ratio", "t_pp_fit", "latency", "frontier", "s_heatmap", "bandwidth",
+           "perf_model", "predictions", "roofline"]

@@ -1,9 +1,10 @@
 """Run policy: how benchmark jobs still to run are run, never what they measure.
 
-Timeouts, retries and the memory cap reach each job through its environment (set when the
-workflow is parsed, on the submitting host and again inside each cluster job), not through the
-job's params: Snakemake reruns a job whose params changed, and a changed policy must not
-re-measure what is measured already. New policy keys go in DEFAULTS, and nowhere else.
+Timeouts, retries, the memory cap, measuring a disturbed job again and the limits of the
+disturbed verdict reach each job through its environment (set when the workflow is parsed, on
+the submitting host and again inside each cluster job), not through the job's params: Snakemake
+reruns a job whose params changed, and a changed policy must not re-measure what is measured
+already. New policy keys go in DEFAULTS, and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ import os
 import sys
 
 # the config's `run:` keys that are policy, with their defaults (the schema's)
-DEFAULTS = {"timeout_s": 1800, "retries": 2, "address_space_limit_mb": None}
+DEFAULTS = {
+    "timeout_s": 1800,
+    "retries": 2,
+    "address_space_limit_mb": None,
+    "remeasure": 2,  # new measurements of a disturbed job
+    # the limits of the disturbed verdict (batchbench.surroundings), calibrated on this project's
+    # 2-core machine, see the README's "Measurements you can trust"
+    "min_cpu_share": 0.85,  # of the wall time x the threads the benchmark was given
+    "max_cpu_pressure": 0.20,  # share of the wall time some task waited for a CPU
+    "max_memory_pressure": 0.05,  # share of the wall time some task waited for memory
+    "max_steal": 0.05,  # share of the machine's CPU time taken by the hypervisor
+}
 POLICY_ENV = "BATCHBENCH_RUN_POLICY"
 # the interpreter of this run, which runs the job: not a param either (a new virtual environment
 # measures nothing anew)

@@ -1,7 +1,8 @@
 """The experiment's report: report.md and a self-contained report.html from the same blocks.
 
-The report states what this run measured, per seed question, with the numbers; where the run
-disagrees with the seed's explanation it says so. Every string from the data is escaped in HTML.
+The report leads with the answer (a summary per model and build, the key figures), then states
+what this run measured per question, with the numbers; where the run disagrees with the usual
+explanation it says so. Every string from the data is escaped in HTML.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from .analysis import SERIES, Thresholds, limits_list, machine_verdict, status_c
 from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
+FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
+MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
+SUMMARY_LINES = 2  # more series than this are summarised as a compact table
+KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
 
 
 @dataclass
@@ -48,6 +53,11 @@ class Report:
     def figure(self, name: str, png: str, caption: str):
         self.blocks.append(("figure", (name, png, caption)))
 
+    def figure_row(self, figures: list[tuple[str, str, str]]):
+        """Figures side by side (HTML), each linking to its full size; one after another in Markdown."""
+        if figures:
+            self.blocks.append(("figure_row", figures))
+
 
 def fmt(value, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -61,10 +71,16 @@ def fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
+def bool_name(value) -> bool:
+    """A name is given (not "", None or NaN)."""
+    return isinstance(value, str) and value != ""
+
+
 def shown(frame: pd.DataFrame, columns: list[str], digits: dict | None = None) -> pd.DataFrame:
     """The columns people read, as formatted strings, at most MAX_TABLE_ROWS rows."""
     digits = digits or {}
-    present = [c for c in columns if c in frame]
+    # the machine column only where machines are configured (it is "" or empty otherwise)
+    present = [c for c in columns if c in frame and (c != "machine" or frame[c].map(bool_name).any())]
     out = frame[present].head(MAX_TABLE_ROWS).copy()
     for column in present:
         out[column] = [fmt(v, digits.get(column, 2)) for v in out[column]]
@@ -87,6 +103,176 @@ def section(r: Report, heading: str, data: pd.DataFrame) -> bool:
     return not data.empty
 
 
+GLOSSARY = ("B is the number of sequences decoded in parallel (concurrent requests), PP the prompt tokens and TG "
+            "the generated tokens of each; S_TG is the generation throughput (tokens per second over all B "
+            "sequences), TTFT the time to the first token of a request, TPOT the time per output token.")
+
+
+def summary_section(r: Report, tables: dict):
+    """The answer first: one line per model × build × options × machine, every number from the
+    summary table."""
+    summary = tables.get("summary")
+    r.heading("Summary")
+    if summary is None or summary.empty:
+        r.text("No row was measured or imported.")
+        return
+    lines = []
+    for row in summary.itertuples(index=False):
+        name = series_name(row._asdict()) + (f" on {row.host_name}" if isinstance(row.host_name, str) else "")
+        parts = []
+        if pd.notna(row.peak_s_tg):
+            parts.append(f"peak S_TG {row.peak_s_tg:.1f} tokens/s at B = {int(row.peak_b)} "
+                         f"(PP {int(row.peak_pp)}, TG {int(row.peak_tg)})")
+        if pd.notna(row.saturation_b):
+            parts.append(f"S_TG saturates at B = {fmt(row.saturation_b, 0)} (in {row.saturation_groups} PP × TG groups)"
+                         + model_words(row, ", "))
+        elif pd.notna(row.peak_s_tg):
+            parts.append("S_TG does not saturate within the B measured" + model_words(row, "; "))
+        if pd.notna(row.b1_ttft_s):
+            parts.append(f"one request alone (B = 1, PP {int(row.b1_pp)}, TG {int(row.b1_tg)}): TTFT "
+                         f"{row.b1_ttft_s:.3f} s, TPOT {row.b1_tpot_ms:.1f} ms"
+                         + (f", {row.b1_bandwidth_pct:.0f}% of the measured {row.bandwidth_limit_gb_s:.1f} GB/s "
+                            "memory bandwidth" if pd.notna(row.b1_bandwidth_pct) else ""))
+        parts.append(f"{row.ok} rows measured, {row.skipped} skipped, {row.failed} failed, {row.timeout} timed out, "
+                     f"{row.flagged} of {row.combinations} combinations flagged")
+        lines.append(f"{name}: " + "; ".join(parts) + "." + (f" ({row.note})" if row.note else ""))
+    if len(lines) <= SUMMARY_LINES:
+        r.items(lines)
+    else:
+        # many series: one compact row each, so the key figures still start in the first screen
+        r.table(summary, ["model", "build", "machine", "config", "host_name", "peak_s_tg", "peak_b", "saturation_b",
+                          "b1_ttft_s", "b1_tpot_ms", "b1_bandwidth_pct", "ok", "skipped", "failed", "flagged"],
+                {"peak_s_tg": 1, "peak_b": 0, "saturation_b": 0, "b1_ttft_s": 3, "b1_tpot_ms": 1,
+                 "b1_bandwidth_pct": 0}, source="summary")
+    ratios, compared = tables.get("compare"), tables.get("compare_summary")
+    if ratios is not None and compared is not None:  # with machines: which one is ahead where
+        sentences = machine_verdict(ratios, compared)
+        if sentences:
+            r.text(" ".join(sentences))
+
+
+def model_words(row, joint: str) -> str:
+    """The decode model's crossover, only where the model fits the series."""
+    if pd.isna(row.model_crossover_b):
+        return ""
+    if not row.model_fits:
+        return f"{joint}the decode model does not fit this series (see the performance model)"
+    return f"{joint}the model's crossover B* = {row.model_crossover_b:.1f}"
+
+
+def key_figures(r: Report, figures: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The figures that carry the answer, side by side; returns the others."""
+    r.figure_row([(name, *figures[name]) for name in KEY_FIGURES if name in figures])
+    r.text(GLOSSARY)
+    return {name: figure for name, figure in figures.items() if name not in KEY_FIGURES}
+
+
+def model_explanation(tables: dict, runs: pd.DataFrame) -> list[str]:
+    """Q4's physical account, per series, with the fitted model's numbers: the weight streaming,
+    the arithmetic per sequence, where they meet, against the measured saturation."""
+    model = tables.get("perf_model")
+    lines = []
+    for row in (model.itertuples(index=False) if model is not None else []):
+        name = series_name(row._asdict())
+        if pd.isna(row.memory_ms):
+            lines.append(f"{name}: the decode model is not fitted ({row.note}).")
+            continue
+        weights = (f", {row.memory_ms:.1f} ms of it streaming {row.weight_bytes / 1e6:.0f} MB of weights at "
+                   f"{row.bandwidth_gb_s:.1f} GB/s" if pd.notna(row.weight_bytes) else
+                   f"; the weights take {row.memory_ms:.1f} ms to stream (their size is unknown for these rows)")
+        step = f"a decode step costs {row.step_ms_b1:.1f} ms at B = 1" if pd.notna(row.step_ms_b1) else (
+            f"streaming the weights takes {row.memory_ms:.1f} ms per step")
+        text = (f"{name}: {step}{weights if pd.notna(row.step_ms_b1) else ''}; each sequence adds "
+                f"{row.compute_ms_per_seq:.2f} ms of arithmetic"
+                + (f" ({row.flops_g:.1f} GFLOP/s effective)" if pd.notna(row.flops_g) else "")
+                + f", hidden under the weight streaming until B · {row.compute_ms_per_seq:.2f} ms exceeds "
+                f"{row.memory_ms:.1f} ms: the two meet at B* ≈ {row.crossover_b:.1f}. "
+                f"Each KV cell read adds {row.attention_us_per_cell:.2f} µs (the attention term, growing with the "
+                f"context). So T_TG grows sub-linearly below B*, linearly beyond it, and S_TG levels off below "
+                f"1 / t_seq = {1000 / row.compute_ms_per_seq:.1f} tokens/s (attention takes its share); "
+                f"the same rule as the saturation table, applied to the "
+                f"model, saturates at B = {fmt(row.predicted_saturation_b, 0)}, measured at B = "
+                f"{fmt(row.measured_saturation_b, 0)}. ")
+        if row.fits:
+            text += (f"The model explains the measured step times with R² = {row.r2:.2f} (of log time, median "
+                     f"error {row.median_error_pct:.0f}%); fitted without each B in turn, it predicts that B's "
+                     f"S_TG within {row.loo_error_pct:.0f}% (median, worst B).")
+        else:
+            text += f"The model does not explain this series: {row.note}."
+        lines.append(text)
+    return lines
+
+
+def device_note(runs: pd.DataFrame) -> str:
+    """Where the textbook GPU account (warps, L2 misses) applies to this run, and where not."""
+    measured = runs[~runs["imported"].astype(bool)]
+    if measured.empty:
+        return ("The imported log does not record its device, so whether a GPU account (warps, L2 cache "
+                "misses) or a CPU one applies cannot be told from it; the model above needs neither.")
+    gpu = measured["n_gpu_layers"].fillna(0).astype(float).gt(0).any() if "n_gpu_layers" in measured else False
+    if gpu:
+        return ("Part of this run ran on a GPU: there, warps idle at small B and cache behaviour add to the "
+                "account above.")
+    return ("This run used the CPU only: explanations in terms of GPU warps or L2 cache misses do not apply. "
+            "Here a step is bound by streaming the weights from memory, then by the cores' arithmetic.")
+
+
+def model_section(r: Report, tables: dict):
+    """The fitted model's coefficients, its validation and what it predicts (never mixed with
+    the measured rows)."""
+    model = tables.get("perf_model")
+    r.heading("Performance model: what explains S_TG, and what it predicts")
+    if model is None or model.empty:
+        r.text("No series to fit.")
+        return
+    r.text("Decode step time t_step = T_TG / TG is fitted, per series, to max(t_mem, B · t_seq) + cells · t_cell: "
+           "t_mem the time to stream the weights once (shared by all B sequences), t_seq the arithmetic of one "
+           "sequence's token, t_cell the time per KV-cache cell read by attention. Robust least squares (soft L1 "
+           "on relative residuals) on the valid rows only; leave-one-B-out validation. Where the model's size and "
+           "shape are known the times are converted to rates (bytes / t_mem, FLOPs per token / t_seq).")
+    r.table(model, ["model", "build", "machine", "config", "host_name", "b_values", "memory_ms", "compute_ms_per_seq",
+                    "attention_us_per_cell", "crossover_b", "predicted_saturation_b", "measured_saturation_b", "r2",
+                    "loo_error_pct", "bandwidth_gb_s", "bandwidth_pct", "flops_g", "fits", "note"],
+            {"memory_ms": 2, "compute_ms_per_seq": 3, "attention_us_per_cell": 3, "crossover_b": 1,
+             "predicted_saturation_b": 0, "measured_saturation_b": 0, "loo_error_pct": 0, "bandwidth_pct": 0},
+            source="perf_model")
+    misses = tables.get("perf_model_fit")
+    misses = misses[misses["error_pct"].abs() > MISFIT_PCT] if misses is not None else pd.DataFrame()
+    if len(misses):
+        r.text(f"Where the model does not fit: {len(misses)} valid combination(s) whose step time it misses by more "
+               f"than {MISFIT_PCT}% (measured against model, ms per step):")
+        r.table(misses, ["model", "build", "machine", "config", "pp", "tg", "b", "step_ms", "model_step_ms",
+                         "error_pct", "regime"], {"step_ms": 1, "model_step_ms": 1, "error_pct": 0},
+                source="perf_model_fit")
+    validation = tables.get("perf_model_validation")
+    if validation is not None and len(validation):
+        r.text("Leave-one-B-out: each B left out of the fit in turn, its S_TG predicted from the others.")
+        r.table(validation, ["model", "build", "machine", "config", "left_out_b", "n_rows", "median_error_pct",
+                             "max_error_pct", "crossover_b"],
+                {"median_error_pct": 1, "max_error_pct": 1, "crossover_b": 1}, source="perf_model_validation")
+    predicted = tables.get("perf_predictions")
+    r.heading("Predicted, not measured", 3)
+    if predicted is None or predicted.empty:
+        r.text("No prediction: no series' model fits (see the notes above).")
+        return
+    r.text("From the fitted coefficients: S_TG and TPOT for B and prompt lengths this run did not measure, and "
+           "for the other model shapes named in analysis.predict on this machine. These are predictions; the "
+           "measured rows are in the tables above.")
+    lines = []
+    for (model_name, machine, shape), group in predicted.groupby(["model", "machine", "shape"], sort=False):
+        smallest = group[(group["pp"] == group["pp"].min()) & (group["tg"] == group["tg"].min())].sort_values("b")
+        if smallest.empty:
+            continue
+        first, best = smallest.iloc[0], smallest.loc[smallest["s_tg"].idxmax()]
+        fit = f"{model_name}'s fit" + (f" on {machine}" if isinstance(machine, str) and machine else "")
+        lines.append(f"{shape} (from {fit}): at PP {int(first['pp'])}, TG {int(first['tg'])}, B = "
+                     f"{int(first['b'])}: TPOT {first['tpot_ms']:.1f} ms, S_TG {first['s_tg']:.1f} tokens/s; up to "
+                     f"{best['s_tg']:.1f} tokens/s at B = {int(best['b'])}; crossover B* ≈ {first['crossover_b']:.1f}.")
+    r.items(lines)
+    r.table(predicted, ["shape", "build", "machine", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "predicted",
+                        "basis"], {"tpot_ms": 1, "s_tg": 1}, source="perf_predictions")
+
+
 def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | list[dict] | None):
     r.heading("Provenance")
     counts = status_counts(runs)
@@ -98,11 +284,11 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | list[
     if len(measured):  # the config's grid says nothing of imported rows
         grid = config.get("grid", {})
         r.text("Grid: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in grid.items()))
-    columns = ["model", "build", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
+    columns = ["model", "build", "machine", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
                "build_commit", "build_flags", "host_name", "host_cpu", "host_cores", "host_mem_bytes",
                "host_governor", "host_gpu", "job_scheduler"]
     if len(measured):
-        series = measured.drop_duplicates(["model", "build", "host_name"])
+        series = measured.drop_duplicates(["model", "build", "machine", "host_name"])
         r.table(series, columns)
         start, end = measured["start_time"].min(), measured["end_time"].max()
         if pd.notna(start) and pd.notna(end):
@@ -116,10 +302,79 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | list[
                f"{entry['flops_g']:.1f} GFLOP/s ({entry['flops_method']}).")
 
 
+def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
+    """Which measurements the machine disturbed, which were measured again, which stayed
+    disturbed, the outliers across B, and what the counters saw (the measurement_quality table)."""
+    r.heading("Measurement quality")
+    q = tables["measurement_quality"].iloc[0]
+    table = tables["combinations"]
+    if q["watched"]:
+        r.text(f"Each job recorded what surrounded its benchmark process, and a job the machine disturbed was "
+               f"measured again (run.remeasure). Of {q['watched']} jobs with a result, {q['disturbed_first']} were "
+               f"disturbed at their first measurement, {q['remeasured']} were measured again, and "
+               f"{q['still_disturbed']} were still disturbed after every attempt: those keep status ok, are flagged "
+               f"`disturbed`, drawn hollow and left out of the verdicts.")
+        if pd.notna(q["cpu_share_min"]):
+            r.text(f"CPU share of the reported measurements (CPU time / wall time × threads): min "
+                   f"{q['cpu_share_min']:.2f}, 10th percentile {q['cpu_share_p10']:.2f}, median "
+                   f"{q['cpu_share_median']:.2f}, max {q['cpu_share_max']:.2f}.")
+        if pd.notna(q["cpu_pressure_median"]):
+            r.text(f"The machine's CPU pressure over the reported measurements (share of each job's wall time some "
+                   f"task waited for a CPU): median {q['cpu_pressure_median']:.1%}, max {q['cpu_pressure_max']:.1%}.")
+        if q["counters_missing"]:
+            r.text(f"Not available on this machine (left null): {q['counters_missing']}.")
+        if q["still_disturbed"]:
+            still = runs[(runs["status"] == "ok") & runs["disturbed"].eq(True)]
+            r.table(still, ["model", "build", "machine", "pp", "tg", "b", "rep", "attempts", "cpu_share",
+                            "disturbed_reason"], {"cpu_share": 2})
+    elif q["jobs_with_result"] > q["imported"]:
+        r.text("These rows were collected before jobs recorded their surroundings: whether the machine disturbed "
+               "them is unknown.")
+    else:
+        r.text("Every row was imported: no counters of their surroundings exist, only the check across B below.")
+    r.text(f"Outliers across B (a point far off its series' smooth trend in per-step decode time or S_PP): "
+           f"{q['outliers']} of {q['combinations']} combinations.")
+    if q["outliers"]:
+        r.table(table[table["outlier"]], ["model", "build", "machine", "config", "pp", "tg", "b", "t_tg", "s_pp",
+                                          "flags"], {"t_tg": 4}, source="combinations")
+    sentinel_drift(r, tables.get("drift"))
+    r.text(f"The verdicts below (Q2-Q5) are computed from the {q['trusted']} combinations neither disturbed "
+           f"nor outliers; they leave out {q['left_out']}.")
+
+
+def sentinel_drift(r: Report, drift: pd.DataFrame | None):
+    """The drift sentinel's spread: how much the machine drifted over the run."""
+    if drift is None or drift.empty:
+        r.text("No drift sentinel was measured (set run.sentinel_every to measure one combination again every "
+               "N jobs; its spread is then the run's drift and the noise floor of comparisons).")
+        return
+    for key, group in drift.groupby(SERIES + ["pp", "tg", "b"], dropna=False, sort=True):
+        by = group.set_index("metric")
+        parts = ", ".join(f"{m.upper()} {by.loc[m, 'spread']:.1%} (CV {fmt(by.loc[m, 'cv'] * 100, 1)}%)"
+                          for m in ("s_tg", "s_pp", "s") if m in by.index)
+        machine = dict(zip(SERIES, key, strict=False))["machine"]  # each machine drifts on its own
+        where = f" on {machine}" if isinstance(machine, str) and machine else ""
+        r.text(f"Drift sentinel{where} PP={key[-3]} TG={key[-2]} B={key[-1]}, measured {int(by['n'].max())} times from "
+               f"{by['first'].min()} to {by['last'].max()}: spread (max − min) / median {parts}. Differences "
+               "smaller than this are within the run's drift.")
+
+
+def left_out(r: Report, tables: dict):
+    """A verdict section's note of the combinations it did not use (disturbed, outliers)."""
+    table = tables["combinations"]
+    flagged = table[table["disturbed"] | table["outlier"]] if len(table) else table
+    if len(flagged):
+        r.text(f"Computed without the {len(flagged)} disturbed or outlier combination(s) (see Measurement quality): "
+               + ", ".join(f"{x.machine + ' ' if bool_name(x.machine) else ''}PP={x.pp} TG={x.tg} B={x.b}"
+                           for x in flagged.head(10).itertuples())
+               + (" …" if len(flagged) > 10 else "") + ".")
+
+
 def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
     r.heading("How to read these numbers")
     ok = runs[runs["status"] == "ok"]
-    reps = ok.groupby(["experiment", "model", "build", "pp", "tg", "b"]).size() if len(ok) else pd.Series([0])
+    reps = (ok.groupby(["experiment", "model", "build", "machine", "pp", "tg", "b"], dropna=False).size()
+            if len(ok) else pd.Series([0]))
     if reps.max() < 3:
         r.text("Each combination was measured once, so this run cannot tell noise from an effect: a single "
                "slow job (another process on the machine, a frequency change) reads as a finding below. "
@@ -142,7 +397,7 @@ def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
 
 def q1(r: Report, tables: dict):
     check = tables["n_kv_check"]
-    if not section(r, "Q1: why N_KV = (PP+TG)·B", check):
+    if not section(r, "Q1. How many KV-cache cells does each combination fill? N_KV = (PP+TG)·B", check):
         return
     bad = check[check["mismatch"]]
     r.text(f"N_KV is the number of KV-cache cells the combination fills: each of the B sequences keeps "
@@ -152,13 +407,15 @@ def q1(r: Report, tables: dict):
            f"{len(check)} combinations.")
     if len(bad):
         r.text(f"{len(bad)} mismatches (the `matches` column says which formula the printed value fits):")
-        r.table(bad, ["model", "build", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"],
+        r.table(bad, ["model", "build", "machine", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"],
                 source="n_kv_check")
 
 
 def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
     prompt = tables["prompt_phase"]
-    r.heading("Q2, Q3: T_PP grows linearly with the prompt, S_PP stays flat")
+    r.heading("Q2, Q3. Does the prompt time T_PP grow in proportion to the prompt, so the prompt speed S_PP "
+              "stays flat?")
+    left_out(r, tables)
     fitted = prompt[prompt["slope_ms_per_token"].notna()]
     if fitted.empty:
         r.text("No fit possible: every B has fewer than two prompt sizes. " +
@@ -168,26 +425,27 @@ def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
     r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ 0.95 in "
            f"{len(linear)} of {len(fitted)} fits, slopes {fitted['slope_ms_per_token'].min():.3f} to "
            f"{fitted['slope_ms_per_token'].max():.3f} ms per token. "
-           + ("This agrees with the seed: T_PP is proportional to the prompt tokens."
+           + ("As expected, T_PP is proportional to the prompt tokens."
               if len(linear) == len(fitted) else
-              "Where R² < 0.95 this run does not show the linear growth the seed describes."))
+              "Where R² < 0.95 this run does not show the expected linear growth."))
     cv = prompt["s_pp_cv"].dropna()
     if len(cv):
         flat = cv.max() <= thresholds.max_cv
         r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
                f"{cv.max():.0%} across the combinations of each B (every PP and TG); "
-               + ("flat, as the seed says." if flat else
-                  f"above {thresholds.max_cv:.0%} somewhere, so the seed's 'S_PP stays flat' holds only where "
+               + ("flat, as expected." if flat else
+                  f"above {thresholds.max_cv:.0%} somewhere, so 'S_PP stays flat' holds only where "
                   "the CV is small."))
-    r.table(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
+    r.table(prompt, ["model", "build", "machine", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
                      "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
 
 
-def q4(r: Report, tables: dict, thresholds: Thresholds):
+def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
     scaling = tables["generation_scaling"]
     saturation = tables["saturation"]
-    if not section(r, "Q4: generation as B, PP and TG change", scaling):
+    if not section(r, "Q4. How do generation time T_TG and speed S_TG change with B, PP and TG, and why?", scaling):
         return
+    left_out(r, tables)
     lines = []
     for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
         label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[-2]} TG={key[-1]}"
@@ -216,40 +474,51 @@ def q4(r: Report, tables: dict, thresholds: Thresholds):
            f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
     r.items(lines)
     r.text(seed_verdict(scaling, saturation))
-    r.table(scaling, ["model", "build", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
+    explained = model_explanation(tables, runs)
+    if explained:
+        r.text("Why: at small B a decode step is bound by streaming the weights from memory once for all B "
+               "sequences, so a further sequence costs little; each sequence adds its own arithmetic and "
+               "attention over its KV cache; where the arithmetic catches up with the weight streaming the step "
+               "turns linear in B and S_TG saturates. The fitted decode model (next section) in this run's numbers:")
+        r.items(explained)
+        r.text(device_note(runs))
+    r.table(scaling, ["model", "build", "machine", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
                             "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}, source="generation_scaling")
 
 
 def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
-    """The seed's account of T_TG: sub-linear in B at first, linear once the machine saturates."""
+    """The expected pattern of T_TG: sub-linear in B at first, linear once the machine saturates."""
     keys = SERIES + ["pp", "tg"]
     steps = scaling[scaling["regime"] != ""].sort_values("b")
     if steps.empty:
-        return "No series has two values of B: the seed's account (sub-linear, then linear) cannot be checked."
+        return "No series has two values of B: the expected pattern (sub-linear, then linear) cannot be checked."
     first = steps.groupby(keys, dropna=False)["regime"].first()
     starts_sub = int((first == "sub-linear").sum())
     points = saturation[(saturation["metric"] == "s_tg") & saturation["saturation_b"].notna()]
     beyond = steps.merge(points[keys + ["saturation_b"]], on=keys)
     beyond = beyond[beyond["b"] > beyond["saturation_b"]]
-    text = f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. "
+    text = ("Expected: T_TG grows sub-linearly in B at first, then linearly once the machine saturates. "
+            f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. ")
     if beyond.empty:
-        text += ("S_TG saturated in none of them within the B measured, so the second half of the seed's "
-                 "account (linear growth once saturated) is not tested by this run.")
+        text += ("S_TG saturated in none of them within the B measured, so the second half of the expected "
+                 "pattern (linear growth once saturated) is not tested by this run.")
         agrees = starts_sub == len(first)
     else:
         linear = int(beyond["regime"].isin(["linear", "super-linear"]).sum())
         text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in {linear} of "
                  f"{len(beyond)} doublings.")
         agrees = starts_sub == len(first) and linear == len(beyond)
-    return text + (" This agrees with the seed's account." if agrees else
-                   " Where the counts fall short, this run differs from the seed's account.")
+    return text + (" This agrees with the expected pattern." if agrees else
+                   " Where the counts fall short, this run differs from the expected pattern.")
 
 
 def q5(r: Report, runs: pd.DataFrame, tables: dict):
     table = tables["combinations"]
     effects = tables["context_effects"]
-    if not section(r, "Q5: T = T_PP + T_TG and S = N_KV / T", table):
+    if not section(r, "Q5. Whole-run time and speed: is T = T_PP + T_TG and S = N_KV / T, and how do they "
+                   "move?", table):
         return
+    left_out(r, tables)
     rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
     gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
     plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
@@ -266,10 +535,10 @@ def q5(r: Report, runs: pd.DataFrame, tables: dict):
     r.items(statements)
     falls, _, total = trend(effects, "s", "pp")
     if total:
-        r.text(f"The seed says S falls with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
+        r.text(f"S is expected to fall with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
                f"in {falls} of {total} groups.")
     if effects["tg"].nunique() < 3:
-        r.text("The seed says S first rises, then falls with TG: with fewer than three TG values this run "
+        r.text("S is expected to first rise, then fall with TG: with fewer than three TG values this run "
                "cannot show a rise then a fall.")
 
 
@@ -294,12 +563,9 @@ def latency_section(r: Report, tables: dict):
     r.heading("Latency: time to first token, time per output token")
     r.text("Per combination: TTFT = T_PP + T_TG/TG (all B prompts, then one decode step; the mean step "
            "stands in for the first, which batched-bench does not time alone), TPOT = T_TG/TG, end-to-end "
-           "latency T. The seed's 'first-token latency' of 904505 ms + 132.72 ms ≈ 904638 ms (15 minutes) "
-           "is llama.cpp's 'prompt eval' counter for the whole process: llama_perf_context_print files "
-           "every decode of more than one token under 'prompt eval' and only single-token decodes under "
-           "'eval', so it sums every prompt of every combination and every generation step with B ≥ 2. "
-           "No request waits that long; the per-combination TTFT is below.")
+           "latency T.")
     if len(perf):
+        r.items([perf_counter_note(group) for _, group in perf.groupby("source_file", sort=True)])
         r.text("The perf counters of the imported logs, reconciled with their tables:")
         r.table(perf, ["source_file", "counter", "logged_ms", "logged_count", "table_ms", "table_count",
                        "difference_ms", "difference_share", "explained_by"], {"difference_share": 4},
@@ -315,8 +581,27 @@ def latency_section(r: Report, tables: dict):
                "included, marked hollow in the figure): "
                + ", ".join(f"B={row.b} PP={row.pp} TG={row.tg} ({row.s_tg:.1f} t/s at {row.tpot_ms:.2f} ms)"
                            for row in latency[latency["pareto"]].sort_values("tpot_ms").itertuples()) + ".")
-        r.table(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
+        r.table(latency, ["model", "build", "machine", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
                           "pareto", "valid"], {"ttft_s": 3}, source="latency")
+
+
+def perf_counter_note(perf: pd.DataFrame) -> str:
+    """An imported log's llama_perf_context_print lines, read for what they are, with its numbers."""
+    counters = perf.set_index("counter")
+    source = perf["source_file"].iloc[0]
+    if "prompt eval" not in counters.index:
+        return f"{source}: its perf counters are reconciled with its table below."
+    prompt = counters.loc["prompt eval"]
+    text = (f"{source} logs a 'prompt eval time' of {prompt['logged_ms']:.0f} ms "
+            f"({prompt['logged_ms'] / 60000:.1f} minutes) over {fmt(prompt['logged_count'], 0)} tokens. That is not "
+            "a time to first token: llama_perf_context_print files every decode of more than one token under "
+            "'prompt eval' and only single-token decodes under 'eval', so it sums the whole process: "
+            f"{prompt['explained_by']} = {prompt['table_ms']:.0f} ms, {fmt(prompt['table_count'], 0)} tokens.")
+    if "eval" in counters.index:
+        single = counters.loc["eval"]
+        text += (f" Its 'eval time' ({single['logged_ms']:.0f} ms over {fmt(single['logged_count'], 0)} runs) is "
+                 f"{single['explained_by']}. No request waits that long; the per-combination TTFT is below.")
+    return text
 
 
 def hardware_section(r: Report, tables: dict, limits: dict | list[dict] | None):
@@ -335,8 +620,22 @@ def hardware_section(r: Report, tables: dict, limits: dict | list[dict] | None):
            f"GB/s ({fmt(hardware['bandwidth_pct'].max(), 0)}% of the measured limit at most); prompt "
            f"arithmetic {hardware['flops_g'].min():.1f} to {hardware['flops_g'].max():.1f} GFLOP/s "
            f"({fmt(hardware['flops_pct'].max(), 0)}% of the measured float32 reference at most).")
-    r.table(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
+    r.table(hardware, ["model", "build", "machine", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
                        "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}, source="hardware")
+    roofline = tables.get("roofline")
+    if roofline is not None and len(roofline):
+        parts = []
+        for phase, group in roofline.groupby("phase", sort=False):
+            parts.append(f"{phase} at {group['intensity'].min():.1f} to {group['intensity'].max():.1f} FLOPs per byte "
+                         f"reaches {group['gflops'].min():.1f} to {group['gflops'].max():.1f} GFLOP/s")
+        # each machine's own ridge point (one without `machines`)
+        ridge = (roofline.assign(ridge=roofline["flops_limit_g"] / roofline["bandwidth_limit_gb_s"])
+                 .dropna(subset=["ridge"]).drop_duplicates("machine"))
+        ridges = ", ".join(f"{x.ridge:.1f} FLOPs per byte" + (f" on {x.machine}" if x.machine else "")
+                           for x in ridge.itertuples())
+        r.text("On the roofline (figure roofline, table roofline): " + "; ".join(parts) + "."
+               + (f" The machine's ridge point (compute roof / bandwidth roof) is {ridges}: below it a phase can "
+                  "be no faster than memory allows." if len(ridge) else ""))
 
 
 def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
@@ -348,7 +647,7 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
         r.text("No combination was flagged.")
     else:
         r.text(f"{len(flagged)} of {len(table)} combinations are flagged (hollow in the figures):")
-        r.table(flagged, ["model", "build", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
+        r.table(flagged, ["model", "build", "machine", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
                 {"t_pp": 4, "t_tg": 4}, source="combinations")
     r.heading("Rows without a result")
     counts = status_counts(runs)
@@ -357,8 +656,8 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
     else:
         r.text(f"{counts['skipped']} skipped, {counts['failed']} failed, {counts['timeout']} timed out; "
                "each with its reason:")
-        r.table(failures, ["model", "build", "pp", "tg", "b", "rep", "status", "reason", "exit_code", "signal"],
-                {"exit_code": 0, "signal": 0}, source="failures")
+        r.table(failures, ["model", "build", "machine", "pp", "tg", "b", "rep", "status", "reason", "exit_code",
+                           "signal"], {"exit_code": 0, "signal": 0}, source="failures")
 
 
 def comparison_section(r: Report, tables: dict):
@@ -390,8 +689,9 @@ def comparison_section(r: Report, tables: dict):
                "here), so differences of that size are not evidence; compare them as an axis of one "
                "experiment instead.")
     r.table(summary, ["axis", "baseline", "other", "metric", "matched", "geomean_ratio", "min_ratio", "max_ratio",
-                      "beyond_noise", "judged", "same_run", "note"],
-            {"geomean_ratio": 3, "min_ratio": 3, "max_ratio": 3, "beyond_noise": 0, "judged": 0},
+                      "beyond_noise", "judged", "same_run", "drift", "beyond_drift", "note"],
+            {"geomean_ratio": 3, "min_ratio": 3, "max_ratio": 3, "beyond_noise": 0, "judged": 0, "drift": 3,
+             "beyond_drift": 0},
             source="compare_summary")
 
 
@@ -415,13 +715,17 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
           limits: dict | list[dict] | None, thresholds: Thresholds) -> Report:
     r = Report()
     r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
+    summary_section(r, tables)
+    figures = key_figures(r, figures)
+    measurement_quality(r, runs, tables)
     provenance(r, runs, config, limits)
     machines_section(r, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
     q2_q3(r, tables, thresholds)
-    q4(r, tables, thresholds)
+    q4(r, tables, thresholds, runs)
     q5(r, runs, tables)
+    model_section(r, tables)
     latency_section(r, tables)
     hardware_section(r, tables, limits)
     flags_and_failures(r, runs, tables)
@@ -462,21 +766,33 @@ def markdown_blocks(base: Path) -> dict:
         "list": lambda p: "\n".join(f"- {markdown_text(item)}" for item in p) + "\n",
         "table": markdown_table,
         "figure": lambda p: f"![{p[2]}]({os.path.relpath(p[1], base)})\n\n*{p[2]}*\n",
+        "figure_row": lambda p: "\n".join(f"![{c}]({os.path.relpath(png, base)})\n\n*{c}*\n" for _, png, c in p),
     }
 
 
 def html_table(frame: pd.DataFrame) -> str:
+    """In its own scrolling box (never wider than the page); a long one folded."""
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    if len(frame) > FOLD_ROWS:
+        return f"<details><summary>Show the table ({len(frame)} rows)</summary>{table}</details>"
+    return table
 
 
-def html_figure(name: str, png: str, caption: str) -> str:
+def html_figure(name: str, png: str, caption: str, css: str = "") -> str:
     e = html.escape
     data = base64.b64encode(Path(png).read_bytes()).decode()
-    return (f'<figure id="{e(name)}"><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
+    return (f'<figure id="{e(name)}"{css}><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{e(caption)}</figcaption></figure>")
+
+
+def png_aspect(png: str) -> float:
+    """Width / height of a PNG, from its header: figures in a row get widths in this proportion,
+    so they share one height."""
+    header = Path(png).read_bytes()[16:24]
+    return int.from_bytes(header[:4], "big") / max(int.from_bytes(header[4:], "big"), 1)
 
 
 # Block kind -> its HTML, every string from the data escaped.
@@ -486,12 +802,20 @@ HTML_BLOCKS = {
     "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
     "table": html_table,
     "figure": lambda p: html_figure(*p),
+    "figure_row": lambda p: '<div class="row">' + "".join(
+        html_figure(*f, css=f' class="key" style="flex:{png_aspect(f[1]):.3f} 1 0"') for f in p) + "</div>",
 }
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
-th{background:#f3f3f3}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:13px;color:#555}h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"""
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222;
+overflow-wrap:anywhere}*{box-sizing:border-box}
+table{border-collapse:collapse;font-size:12px;margin:0}td,th{border:1px solid #ccc;padding:2px 6px;
+overflow-wrap:normal}th{background:#f3f3f3}.scroll{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
+details{margin:.5em 0 1.5em}summary{cursor:pointer;color:#235}figure{margin:1em 0}
+img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#555}
+.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.row figure.key{min-width:420px;margin:.3em 0}
+.row figure.key img{max-height:280px;object-fit:contain}.row figcaption{font-size:11px}
+h1{font-size:1.4em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+ul{padding-left:1.2em}li{margin:.2em 0}"""
 
 
 def to_markdown(report: Report, base: Path) -> str:

@@ -39,9 +39,10 @@ MACHINE_LIMITS_RUNTIME_MIN = 15
 
 
 def attempts(retries: int, remeasure: int = 0) -> int:
-    """Benchmark processes one job may start: each measurement retried when it printed no
-    result, and each re-measured when it was disturbed."""
-    return (1 + retries) * (1 + remeasure)
+    """Benchmark processes one job may start: the first, up to `retries` more for lost results
+    and up to `remeasure` more for disturbed ones (each a budget of the whole job, see
+    bench_job.measure)."""
+    return 1 + retries + remeasure
 
 
 def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0) -> int | None:

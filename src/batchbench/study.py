@@ -13,7 +13,7 @@ import math
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -116,17 +116,19 @@ class Study:
         self.machines = machines_from_config(config.get("machines"))
         self._unique("machines", [m.name for m in self.machines], [m.dir for m in self.machines])
         self._check_grid()
+        self.model_by_dir = {m.dir: m for m in self.models}
+        self.build_by_dir = {b.dir: b for b in self.builds}
         all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
                           [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)),
                           machines=[(m.name, m.dir) for m in self.machines])
-        self.jobs = [j for j in all_jobs if j.skip_reason() is None]
+        self.jobs = self._with_sentinel([j for j in all_jobs if j.skip_reason() is None])
         self.skipped = [j for j in all_jobs if j.skip_reason() is not None]
         if all_jobs and not self.jobs:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")
         self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
-        self.model_by_dir = {m.dir: m for m in self.models}
-        self.build_by_dir = {b.dir: b for b in self.builds}
+        for i, entry in enumerate(config.get("analysis", {}).get("predict") or []):  # named before any job
+            spec_from_config(entry, f"analysis.predict[{i}]")
         self.machine_by_path = {m.path: m for m in self.machines}
 
     @property
@@ -197,6 +199,28 @@ class Study:
             files += [m for m in matches if m not in files]
         return files
 
+    def _with_sentinel(self, jobs: list[Job]) -> list[Job]:
+        """With `run.sentinel_every: N`, one fixed combination (of the first repetition, model and
+        build, the one of median estimated time: long enough to time, short enough to repeat)
+        measured again before every N-th job and after the last; its spread is the run's drift.
+        With machines, on every machine at each of those points: each machine drifts on its own."""
+        every = self.run.get("sentinel_every")
+        if not every or not jobs:
+            return jobs
+        first = [j for j in jobs if (j.rep, j.model, j.build, j.machine)
+                 == (1, jobs[0].model, jobs[0].build, jobs[0].machine)]
+        anchor = sorted(first, key=self.seconds_estimate)[len(first) // 2]
+        last_rep = max(j.rep for j in jobs)
+        out, k = [], 0
+        for i, job in enumerate(jobs + [None]):
+            if i % every == 0 or job is None:
+                k += 1
+                out += [replace(anchor, rep=last_rep + k, sentinel=k, machine=m.name, machine_dir=m.dir)
+                        for m in self.machines]
+            if job is not None:
+                out.append(job)
+        return out
+
     def _other_experiments(self, names: list[str]) -> list[str]:
         """Experiments to compare with must have been collected already (in this folder)."""
         done = sorted(p.parent.name for p in Path("results").glob("*/runs.parquet"))
@@ -240,6 +264,7 @@ class Study:
             "options": job.option_map, "extra_args": list(job.extra_args),
             "build_id": self.build_by_dir[job.build_dir].identity,
             "model_id": self.model_by_dir[job.model_dir].identity,
+            **({"sentinel": job.sentinel} if job.sentinel else {}),
         }
 
     @functools.cache  # noqa: B019 (one Study per parse; asked for each job several times)

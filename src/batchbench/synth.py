@@ -88,9 +88,10 @@ PRESETS: dict[str, ModelShape] = {
     "qwen3-8b": ModelShape("qwen3", 36, 4096, 32, 8, 128, 12288, 151936),
     "llama-3.2-1b": ModelShape("llama", 16, 2048, 32, 8, 64, 8192, 128256, tied_embeddings=True,
                                n_ctx_train=131072, rope_freq_base=500000.0, rms_eps=1e-5),
-    # The embedded default: fast enough for the seed grid on 2 cores, yet its weights (about
-    # 75 MB in Q8_0) exceed twice a 32 MiB last-level cache, so generation is memory-bound.
-    "tiny-qwen3": ModelShape("qwen3", 4, 512, 8, 4, 64, 1536, 65536),
+    # The embedded default: fast enough for the seed grid on 2 cores, yet a decode step reads
+    # about 96 MB in Q8_0 (the output layer over Qwen3's 151,936-token vocabulary, and the
+    # blocks), nearly three times a 32 MiB last-level cache, so generation streams from memory.
+    "tiny-qwen3": ModelShape("qwen3", 4, 512, 8, 4, 64, 1536, 151936),
 }
 
 
@@ -105,6 +106,23 @@ class SyntheticSpec:
         """Cache key: everything that decides the file's bytes."""
         text = json.dumps({"spec": asdict(self), "quantizer": quantizer_key}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def estimated_decode_bytes(shape: ModelShape, quant: str) -> float:
+    """What a decode step of this shape reads in this quantization: every matrix but the token
+    embedding (read one row per token) at the quant's base type, the norms in F32. llama.cpp's
+    _M and _S mixes keep some tensors in larger types, so this is a few percent low for them."""
+    import gguf
+
+    base = {"Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q3_K_M": "Q3_K"}.get(quant, quant)
+    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[base]]
+    total = 0.0
+    for name, dims in shape.tensors():
+        if name == "token_embd.weight" and not shape.tied_embeddings:
+            continue
+        n = float(np.prod(dims))
+        total += n * 4 if len(dims) == 1 else n * size / block
+    return total
 
 
 def spec_from_config(entry: dict, where: str) -> SyntheticSpec:

@@ -1,0 +1,125 @@
+"""What a benchmark process shared its machine with, and whether that disturbed it.
+
+Read around each benchmark process by the job runner (standard library only, Linux first):
+the process's own CPU time, involuntary context switches and major page faults (the runner's
+RUSAGE_CHILDREN before and after, so they are the benchmark's alone), and the machine's CPU and
+memory pressure (/proc/pressure, PSI) and CPU steal (/proc/stat) over the same wall time. A
+counter the machine does not offer is None (PSI is disabled on some kernels), never a guess.
+`verdict` turns the counters into `disturbed` and a reason a person understands, by the limits
+of the run policy (batchbench.policy).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+PRESSURE_FILES = {"cpu": "/proc/pressure/cpu", "memory": "/proc/pressure/memory"}
+
+
+def _pressure_totals(path: str) -> dict[str, int] | None:
+    """{'some': µs, 'full': µs} stalled since boot, or None without PSI."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    totals = {}
+    for line in lines:
+        kind, *fields = line.split()
+        values = dict(field.split("=", 1) for field in fields if "=" in field)
+        if "total" in values:
+            totals[kind] = int(values["total"])
+    return totals or None
+
+
+def _cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(steal, all) ticks of every CPU since boot, or None where /proc/stat is missing."""
+    try:
+        with open(path) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    # guest time is already counted in user time: the first 8 fields are the whole
+    return ticks[7], sum(ticks[:8])
+
+
+@dataclass
+class Snapshot:
+    wall: float
+    children: resource.struct_rusage
+    pressure: dict[str, dict[str, int] | None]
+    ticks: tuple[int, int] | None
+
+    @classmethod
+    def take(cls, pressure_files: dict[str, str] = PRESSURE_FILES, stat: str = "/proc/stat") -> Snapshot:
+        return cls(time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN),
+                   {k: _pressure_totals(p) for k, p in pressure_files.items()}, _cpu_ticks(stat))
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def counters(before: Snapshot, after: Snapshot, threads: int | None, timed_s: float | None = None) -> dict:
+    """The benchmark process's counters between two snapshots taken around it (it was waited
+    for in between), with `threads` the CPU threads it was given and `timed_s` the time its own
+    timers measured (T), when it printed a result.
+
+    The CPU share is its CPU time against what an undisturbed process gets: every thread during
+    the timed part, one thread outside it (start, model load, warm-up, exit), so short jobs whose
+    load is most of their wall time are not taken for disturbed."""
+    wall = after.wall - before.wall
+    a, b = after.children, before.children
+    cpu = (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+    # it cannot use more threads than the CPUs this job may run on
+    usable = min(threads, available_cpus()) if threads else None
+    timed = min(max(timed_s or 0.0, 0.0), wall) if timed_s is not None else wall
+    expected = (timed * usable + (wall - timed)) if usable else 0
+    out = {
+        "wall_s": wall,
+        "timed_s": timed_s,
+        "cpu_time_s": cpu,
+        "threads": usable,
+        "cpu_share": cpu / expected if expected > 0 else None,
+        "involuntary_switches": a.ru_nivcsw - b.ru_nivcsw,
+        "major_faults": a.ru_majflt - b.ru_majflt,
+    }
+    for resource_name in PRESSURE_FILES:
+        start, end = before.pressure.get(resource_name), after.pressure.get(resource_name)
+        for kind in ("some", "full"):
+            ok = start and end and kind in start and kind in end and wall > 0
+            # the totals and the wall clock are read a moment apart: a share is at most 1
+            out[f"{resource_name}_pressure_{kind}"] = min((end[kind] - start[kind]) / 1e6 / wall, 1.0) if ok else None
+    steal = None
+    if before.ticks and after.ticks and after.ticks[1] > before.ticks[1]:
+        steal = (after.ticks[0] - before.ticks[0]) / (after.ticks[1] - before.ticks[1])
+    out["cpu_steal"] = steal
+    return out
+
+
+def verdict(c: dict, limits: dict) -> list[str]:
+    """Why these counters say the measurement was disturbed ([] when it was not), in words;
+    `limits` is the run policy (batchbench.policy, where the defaults are)."""
+    reasons = []
+    if c.get("cpu_share") is not None and c["cpu_share"] < limits["min_cpu_share"]:
+        reasons.append(f"the benchmark got {c['cpu_share'] * c['threads']:.1f} of its {c['threads']} "
+                       f"threads' CPU time ({c['cpu_share']:.0%}; at least {limits['min_cpu_share']:.0%} expected)")
+    if c.get("cpu_pressure_some") is not None and c["cpu_pressure_some"] > limits["max_cpu_pressure"]:
+        reasons.append(f"the machine's CPU was contended for {c['cpu_pressure_some']:.0%} of the job "
+                       f"(at most {limits['max_cpu_pressure']:.0%} allowed)")
+    if c.get("memory_pressure_some") is not None and c["memory_pressure_some"] > limits["max_memory_pressure"]:
+        reasons.append(f"tasks waited for memory for {c['memory_pressure_some']:.0%} of the job "
+                       f"(at most {limits['max_memory_pressure']:.0%} allowed)")
+    if c.get("cpu_steal") is not None and c["cpu_steal"] > limits["max_steal"]:
+        reasons.append(f"the hypervisor took {c['cpu_steal']:.0%} of the machine's CPU time (steal; "
+                       f"at most {limits['max_steal']:.0%} allowed)")
+    return reasons
