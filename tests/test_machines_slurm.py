@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from slurm_cluster import slurm_cluster_fixture
 from test_slurm_workflow import jobs_env, slurm_config
-from workflow import snakemake
+from workflow import VERDICT_OFF, snakemake
 
 pytestmark = pytest.mark.real
 slurm = slurm_cluster_fixture(scope="module")
@@ -21,6 +21,9 @@ slurm = slurm_cluster_fixture(scope="module")
 def machines_run(slurm, tmp_path_factory):
     config, env = slurm_config(npp=[32], repetitions=3), jobs_env(slurm)
     config["experiment"] = "machines"
+    # the interference verdict off, as in the other end-to-end tests: on a shared machine it would
+    # leave disturbed combinations out of the comparison this test is about
+    config["run"] = {**config["run"], **VERDICT_OFF}
     config["machines"] = [{"name": "first", "partition": slurm.partitions[0]},
                           {"name": "second", "partition": slurm.partitions[1]}]
     workdir = tmp_path_factory.mktemp("machines-run")
