@@ -19,6 +19,9 @@ DEFAULTS = {
     "retries": 2,
     "address_space_limit_mb": None,
     "remeasure": 2,  # new measurements of a disturbed job
+    # before each, at most this long for the disturbance to pass (a burst shorter than the job's
+    # attempts and waits together is measured around, not into the row)
+    "remeasure_wait_s": 10,
     # the limits of the disturbed verdict (batchbench.surroundings), calibrated on this project's
     # 2-core machine, see the README's "Measurements you can trust"
     "min_cpu_share": 0.85,  # of the wall time x the threads the benchmark was given
