@@ -189,11 +189,16 @@ def main() -> None:
     args = parser.parse_args()
     config = default_config()
     config["grid"].update({axis: getattr(args, axis) for axis in ("npp", "ntg", "npl") if getattr(args, axis)})
+    grid = config["grid"]
+    jobs = len(grid["npp"]) * len(grid["ntg"]) * len(grid["npl"]) * grid.get("repetitions", 1)
+    if args.hog_from < 0 or args.hog_jobs < 1 or args.hog_from + args.hog_jobs > jobs:
+        parser.error(f"--hog-from {args.hog_from} --hog-jobs {args.hog_jobs}: the grid has {jobs} jobs")
     scratch = Path(tempfile.mkdtemp(prefix="bench-interference-"))
     runs = {"quiet1": run(scratch, "quiet1", config, None)}
     seconds = hog_seconds(runs["quiet1"], args.hog_from, args.hog_jobs)
-    print(f"quiet1: done; each hog starts with job {args.hog_from + 1} of {len(runs['quiet1']['rows'])} and "
-          f"lasts {seconds:.1f} s (jobs {args.hog_from + 1}-{args.hog_from + args.hog_jobs} in quiet1)", flush=True)
+    first, last = args.hog_from + 1, args.hog_from + args.hog_jobs
+    print(f"quiet1: done; each hog starts with job {first} of {len(runs['quiet1']['rows'])} and lasts {seconds:.1f} s "
+          f"(job{f's {first}-{last}' if last > first else f' {first}'} in quiet1)", flush=True)
     for name, hog in (("cpuhog", "cpu"), ("quiet2", None), ("bwhog", "bandwidth")):
         runs[name] = run(scratch, name, config, (hog, args.hog_from, seconds) if hog else None)
         print(f"{name}: done", flush=True)
