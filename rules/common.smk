@@ -238,7 +238,10 @@ def cluster_threads(request):
 # timeout, the partition's limit, before which the runner stops and records a timeout).
 POLICY = run_policy(STUDY.run)
 BENCH_RUNTIME = res.bench_runtime_min(
-    POLICY["timeout_s"], int(POLICY["retries"]), int(POLICY["remeasure"])
+    POLICY["timeout_s"],
+    int(POLICY["retries"]),
+    int(POLICY["remeasure"]),
+    POLICY["remeasure_wait_s"],
 )
 
 

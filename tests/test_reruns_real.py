@@ -153,7 +153,7 @@ def test_run_policy_applies_to_jobs_still_to_run_and_measures_nothing_again(copy
 
 
 def test_remeasure_and_the_disturbed_verdicts_limits_measure_nothing_again(copy):
-    edit(copy, lambda c: c["run"].update(remeasure=0, min_cpu_share=0.5, max_cpu_pressure=0.9,
+    edit(copy, lambda c: c["run"].update(remeasure=0, remeasure_wait_s=0, min_cpu_share=0.5, max_cpu_pressure=0.9,
                                          max_memory_pressure=0.9, max_steal=0.9))
     assert planned(copy) == {}
 

@@ -15,6 +15,9 @@ def test_benchmark_runtime_covers_every_attempt():
     assert minutes * 60 >= 4 * 600 + MARGIN_S + res.JOB_OVERHEAD_S
     assert minutes == math.ceil((2400 + MARGIN_S + res.JOB_OVERHEAD_S) / 60)
     assert res.bench_runtime_min(600, retries=0) < minutes
+    # and the bounded wait before each re-measurement
+    assert res.bench_runtime_min(600, retries=2, remeasure=1, remeasure_wait_s=90) == \
+        math.ceil((2400 + 90 + MARGIN_S + res.JOB_OVERHEAD_S) / 60)
 
 
 def test_no_timeout_asks_for_no_time_limit():

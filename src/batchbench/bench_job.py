@@ -112,7 +112,7 @@ def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[s
 def new_attempt(number: int) -> dict:
     return {"attempt": number, "start_time": now_iso(), "end_time": None, "wall_time_s": None,
             "returncode": None, "stderr": "", "metrics": None, "counters": None,
-            "disturbed": None, "disturbed_reason": None, "_started": time.monotonic()}
+            "disturbed": None, "disturbed_reason": None, "wait": None, "_started": time.monotonic()}
 
 
 def end_attempt(attempt: dict, **fields) -> dict:
@@ -161,18 +161,39 @@ def no_time_to_remeasure(deadline: Deadline, policy: dict, last: dict) -> str | 
     return None
 
 
+def wait_before_remeasure(deadline: Deadline, policy: dict, last: dict, log) -> dict | None:
+    """Wait (at most `remeasure_wait_s`, and never into the time the scheduler's limit leaves for
+    the attempt) for the disturbance to pass; what the wait saw, for the next attempt's record."""
+    most = policy["remeasure_wait_s"]
+    left, by_scheduler = deadline.budget(policy["timeout_s"])
+    if by_scheduler:
+        most = min(most, left - last["wall_time_s"])
+    wait = surroundings.wait_for_quiet(last["counters"]["threads"], policy, most)
+    if wait and wait["quiet"] is not None:
+        state = "quiet" if wait["quiet"] else "still busy, measuring anyway"
+        free = "unknown" if wait["free_cpus"] is None else f"{wait['free_cpus']:.1f}"
+        pressure = "unknown" if wait["cpu_pressure"] is None else f"{wait['cpu_pressure']:.0%}"
+        log.write(f"=== waited {wait['waited_s']:.1f} s: {state} ({free} CPUs free, "
+                  f"{wait['needed_cpus']:.1f} needed; CPU pressure {pressure})\n")
+        log.flush()
+    return wait
+
+
 def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
             deadline: Deadline) -> tuple[dict, list[dict]]:
     """Every attempt, and the one the row reports: a result, measured again while the machine
-    disturbed it (at most `remeasure` times, while the scheduler's time limit leaves room); a lost
-    result run again (at most `retries`). A SIGTERM ends the attempt in progress as an attempt of
-    its own; a SIGINT (Ctrl-C) propagates."""
+    disturbed it (at most `remeasure` times, each after a bounded wait for the disturbance to
+    pass, while the scheduler's time limit leaves room); a lost result run again (at most
+    `retries`). A SIGTERM ends the attempt in progress as an attempt of its own; a SIGINT
+    (Ctrl-C) propagates."""
     attempts: list[dict] = []
     retries, remeasures = policy["retries"], policy["remeasure"]
     attempt: dict | None = None
+    wait = None
     try:
         while True:
             attempt = new_attempt(len(attempts) + 1)
+            attempt["wait"], wait = wait, None
             attempts.append(measure_once(runner, argv, spec, policy, log, attempt, deadline))
             if attempt["status"] == "ok":
                 if not attempt["disturbed"] or remeasures == 0:
@@ -183,6 +204,8 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
                     break
                 remeasures -= 1
                 log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
+                log.flush()
+                wait = wait_before_remeasure(deadline, policy, attempt, log)
             elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
                 break  # a crash is not the lost-log defect: retrying would only repeat it
             else:

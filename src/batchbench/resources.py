@@ -45,13 +45,16 @@ def attempts(retries: int, remeasure: int = 0) -> int:
     return 1 + retries + remeasure
 
 
-def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0) -> int | None:
-    """Minutes of a benchmark job's time limit: every attempt up to its timeout, the margin the
-    runner keeps before the limit, and the job's start-up. None without a timeout: the
-    partition's own limit applies, and the runner stops before it (deadline.py)."""
+def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0,
+                      remeasure_wait_s: float = 0) -> int | None:
+    """Minutes of a benchmark job's time limit: every attempt up to its timeout, the wait before
+    each re-measurement, the margin the runner keeps before the limit, and the job's start-up.
+    None without a timeout: the partition's own limit applies, and the runner stops before it
+    (deadline.py)."""
     if timeout_s is None:
         return None
-    return math.ceil((attempts(retries, remeasure) * timeout_s + MARGIN_S + JOB_OVERHEAD_S) / 60)
+    waits = remeasure * remeasure_wait_s
+    return math.ceil((attempts(retries, remeasure) * timeout_s + waits + MARGIN_S + JOB_OVERHEAD_S) / 60)
 
 
 def allocated_cpus(fallback: int, env: dict | None = None) -> int:
