@@ -20,9 +20,9 @@ import time
 from datetime import UTC, datetime
 
 from . import host, surroundings
-from .command import bench_argv
 from .deadline import Deadline, Interrupted, interruptible, slurm_deadline
 from .files import write_json_atomic
+from .llama_options import bench_argv
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
 

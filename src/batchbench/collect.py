@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .files import atomic_path
+from .llama_options import OPTION_COLUMNS, SWITCHES
 
 SCHEMA_VERSION = "2"  # 2: counters of the surroundings, `disturbed`
 STATUSES = ("ok", "skipped", "failed", "timeout")
@@ -67,8 +68,6 @@ COLUMNS: dict[str, pa.DataType] = {
     # how an imported row's printed numbers disagree with each other (T != T_PP + T_TG, ...), if they do
     "inconsistent": pa.string(),
 }
-OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
-                  "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate")
 LLAMA_REPORTED = ("n_batch", "n_ubatch", "flash_attn", "n_gpu_layers", "n_threads", "n_threads_batch")
 
 
@@ -128,7 +127,7 @@ def flatten(record: dict) -> dict:
         "source_perf": _json(record.get("perf")),
         "inconsistent": record.get("inconsistent") or None,
     })
-    for key in ("pp_shared", "kv_unified", "tg_separate"):
+    for key in SWITCHES:
         row[key] = bool(row[key])
     return row
 

@@ -9,15 +9,10 @@ import random
 import re
 from dataclasses import dataclass
 
-from .command import OPTIONS
 from .context import context_for
+from .llama_options import OPTIONS
 
 SWEEP_AXES = ("npp", "ntg", "npl")
-# Flags the workflow sets itself (the grid's options included); extra arguments may not repeat them.
-RESERVED_FLAGS = ("-m", "--model", "-c", "--ctx-size", "-npp", "-ntg", "-npl", "--output-format",
-                  "-b", "--batch-size", "-ub", "--ubatch-size", "-t", "--threads", "-tb", "--threads-batch",
-                  "-ngl", "--gpu-layers", "--n-gpu-layers", "-fa", "--flash-attn", "-ctk", "--cache-type-k",
-                  "-ctv", "--cache-type-v", "-pps", "-kvu", "--kv-unified", "-tgs")
 
 
 def as_list(value) -> list:

@@ -21,7 +21,8 @@ from . import UserError
 from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
-from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
+from .grid import Job, as_list, expand, path_segment
+from .llama_options import RESERVED_FLAGS
 from .machines import Machine
 from .machines import from_config as machines_from_config
 from .synth import ModelShape, SyntheticSpec, spec_from_config
