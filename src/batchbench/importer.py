@@ -25,7 +25,8 @@ from pathlib import Path
 
 from . import UserError
 from .context import cells_allocated, cells_needed
-from .parse import CONFIG_KEYS, QUOTE, clean, is_table_header, parse_header, parse_jsonl_line, table_cells, table_row
+from .metrics import CONFIG_KEYS
+from .parse import QUOTE, clean, is_table_header, parse_header, parse_jsonl_line, table_cells, table_row
 
 PERF = re.compile(r"(?:llama_perf_context_print|llama_print_timings):\s*(load|prompt eval|eval|total) time\s*=\s*"
                   r"([\d.]+) ms(?:\s*/\s*(\d+) (tokens|runs))?")
