@@ -11,6 +11,7 @@ from batchbench import analysis, derive
 from batchbench.analysis import Thresholds
 from batchbench.collect import runs_table
 from batchbench.importer import import_records
+from batchbench.record import SCHEMA_VERSION
 
 SEED = FIXTURES / "logs" / "seed-table.md"
 
@@ -27,7 +28,8 @@ def make_runs(rows: list[dict], **common) -> pd.DataFrame:
         metrics = {"n_kv": (pp + tg) * b, "t_pp": t_pp, "s_pp": b * pp / t_pp if t_pp else 0.0,
                    "t_tg": t_tg, "s_tg": b * tg / t_tg, "t": t_pp + t_tg,
                    "s": (pp + tg) * b / (t_pp + t_tg)}
-        records.append({"experiment": "e", "model": row.get("model", "m"), "build": "b1",
+        records.append({"schema_version": SCHEMA_VERSION, "experiment": "e", "model": row.get("model", "m"),
+                        "build": "b1",
                         "rep": row.get("rep", 1), "pp": pp, "tg": tg, "b": b, "status": "ok", "reason": "",
                         "machine": row.get("machine"), "metrics": metrics, "options": {}, **common})
     return runs_table(records).to_pandas()

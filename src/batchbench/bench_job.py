@@ -25,8 +25,8 @@ from .files import write_json_atomic
 from .llama_options import bench_argv
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
+from .record import measured
 
-SCHEMA_VERSION = 1
 STDERR_TAIL_CHARS = 2000
 # Messages of llama.cpp that say why a run failed, most specific first.
 KNOWN_FAILURES = (
@@ -230,19 +230,7 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
                       jsonl=build.get("supports_jsonl", True))
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
-        "machine": spec.get("machine"),  # the config's name of the machine (None without `machines`)
-        "sentinel": spec.get("sentinel"),
-        "options": spec["options"],
-        "extra_args": spec["extra_args"],
-        "command": argv,
-        **host.facts(),
-        "model_info": model,
-        "build_info": build,
-        "run_policy": policy,
-    }
+    record = measured(spec, argv, host.facts(), model, build, policy)
     start_wall, start = time.monotonic(), now_iso()
     chosen, attempts = measure(Runner(), argv, spec, policy, log, slurm_deadline())
     code, reason = chosen["returncode"], chosen["reason"]

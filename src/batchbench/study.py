@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from . import UserError
+from . import UserError, record
 from .build import PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
@@ -348,16 +348,7 @@ class Study:
         return "".join(lines)
 
     def skipped_records(self) -> list[dict]:
-        out = []
-        for job in self.skipped:
-            c, allocated, needed = job.context()
-            out.append({"schema_version": 1, "experiment": self.experiment, "model": job.model,
-                        "build": job.build, **({"machine": job.machine} if job.machine is not None else {}),
-                        "pp": job.pp, "tg": job.tg, "b": job.b,
-                        "rep": job.rep, "ctx": c, "options": job.option_map,
-                        "extra_args": list(job.extra_args), "status": "skipped",
-                        "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
-        return out
+        return [record.skipped(self.experiment, job) for job in self.skipped]
 
 
 def spec_json(spec: dict) -> str:
