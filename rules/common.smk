@@ -24,6 +24,7 @@ try:
     from batchbench.config_check import check as check_config
     from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
+    from batchbench.paths import job_key
     from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
@@ -179,9 +180,7 @@ def bench_outputs(wildcards):
 
 def bench_job(wildcards):
     w = wildcards
-    return JOBS[
-        f"{w.machine}{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"
-    ]
+    return JOBS[job_key(w.machine, w.model, w.build, w.opts, w.pp, w.tg, w.b, w.rep)]
 
 
 def imported_records(wildcards):
@@ -191,7 +190,7 @@ def imported_records(wildcards):
 def bench_priority(wildcards):
     w = wildcards
     return PRIORITY[
-        f"{w.machine}{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"
+        job_key(w.machine, w.model, w.build, w.opts, w.pp, w.tg, w.b, w.rep)
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .context import context_for
 from .llama_options import OPTIONS
+from .paths import job_key
 
 SWEEP_AXES = ("npp", "ntg", "npl")
 
@@ -64,15 +65,11 @@ class Job:
             parts.append(f"x-{digest}")
         return "_".join(parts) or "defaults"
 
-    @property
-    def stem(self) -> str:
-        return f"pp{self.pp}_tg{self.tg}_b{self.b}_r{self.rep}"
-
     def relpath(self) -> str:
-        """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/); the machine's
-        level only when machines are configured."""
+        """The job's key (paths.JOB_KEY): its path below results/<experiment>/runs/ (and
+        logs/<experiment>/bench_run/); the machine's level only when machines are configured."""
         machine = f"{self.machine_dir}/" if self.machine_dir else ""
-        return f"{machine}{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
+        return job_key(machine, self.model_dir, self.build_dir, self.opts_slug, self.pp, self.tg, self.b, self.rep)
 
     def context(self) -> tuple[int, int, int]:
         """(-c value, cells allocated, cells needed)."""

@@ -25,6 +25,7 @@ from .grid import Job, as_list, expand, path_segment
 from .llama_options import RESERVED_FLAGS
 from .machines import Machine
 from .machines import from_config as machines_from_config
+from .paths import runs_of
 from .synth import ModelShape, SyntheticSpec, spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
@@ -224,12 +225,12 @@ class Study:
 
     def _other_experiments(self, names: list[str]) -> list[str]:
         """Experiments to compare with must have been collected already (in this folder)."""
-        done = sorted(p.parent.name for p in Path("results").glob("*/runs.parquet"))
+        done = sorted(Path(p).parent.name for p in glob.glob(runs_of("*")))
         for i, name in enumerate(names):
             if name == self.experiment:
                 raise UserError(f"analysis.compare_with[{i}]: {name!r} is this experiment itself")
-            if not (Path("results") / name / "runs.parquet").is_file():
-                raise UserError(f"analysis.compare_with[{i}]: {name!r} has no results/{name}/runs.parquet "
+            if not Path(runs_of(name)).is_file():
+                raise UserError(f"analysis.compare_with[{i}]: {name!r} has no {runs_of(name)} "
                                 f"(run that experiment first); collected here: {', '.join(done) or 'none'}")
         return names
 
