@@ -87,5 +87,6 @@ def test_a_jobs_path_is_the_rules_job_key():
     fields = {"machine": r"(?:[^/]+/)?"}
     pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{fields.get(m[1], '[^/_]+')})", re.escape(JOB_KEY))
     assert re.match(pattern, job.relpath()).groupdict() == {
-        "machine": "genoa/", "model": "m", "build": "b", "opts": "b-2048", "pp": "128", "tg": "256", "b": "4", "rep": "2"}
+        "machine": "genoa/", "model": "m", "build": "b", "opts": "b-2048",
+        "pp": "128", "tg": "256", "b": "4", "rep": "2"}
     assert RUN.endswith(f"/runs/{JOB_KEY}.json")

@@ -2,9 +2,6 @@
 
 import resource
 
-import yaml
-from conftest import ROOT
-
 from batchbench import surroundings
 from batchbench.policy import DEFAULTS
 from batchbench.surroundings import Snapshot, counters, verdict
@@ -40,12 +37,6 @@ def test_missing_counters_give_no_verdict():
 
 def test_limits_are_the_configs():
     assert verdict({**QUIET, "cpu_pressure_some": 0.3}, {**DEFAULTS, "max_cpu_pressure": 0.5}) == []
-
-
-def test_schema_defaults_are_the_runners():
-    """The run policy's defaults (remeasure and the verdict's limits among them) are the schema's."""
-    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["run"]["properties"]
-    assert {k: schema[k]["default"] for k in DEFAULTS} == DEFAULTS
 
 
 def usage(user: float, system: float, nivcsw: int = 0, majflt: int = 0):

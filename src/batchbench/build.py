@@ -25,6 +25,10 @@ from .files import atomic_path, write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
 PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
+# A build's defaults (the schema's): native CPU code, and the patch that flushes the log per line.
+DEFAULT_CMAKE_FLAGS = ("-DGGML_NATIVE=ON",)
+DEFAULT_PATCHES = ("patches/batched-bench-flush-log.patch",)
+SDIST_SUBDIR = "vendor/llama.cpp"  # llama.cpp's folder in the llama-cpp-python sdist
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -122,7 +126,7 @@ def prepare_source(source: dict, workdir: Path, cache_dir: Path, log) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(workdir, filter="tar")
         tops = [p for p in workdir.iterdir() if p.is_dir()]
-        tree = tops[0] / source["pypi_sdist"].get("subdir", "vendor/llama.cpp")
+        tree = tops[0] / source["pypi_sdist"].get("subdir", SDIST_SUBDIR)
     elif "git" in source:
         tree = workdir / "llama.cpp"
         run(["git", "clone", "--quiet", source["git"]["url"], str(tree)], log)

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import UserError, record
-from .build import PORTABLE_FLAGS, build_key, sha256_cached
+from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
 from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import Job, as_list, expand, path_segment
@@ -154,10 +154,10 @@ class Study:
             b.identity = "sha256:" + sha256_cached(Path(b.binaries["batched_bench"]), self.cache_dir)
             return b
         b.source = entry["source"]
-        b.cmake_flags = list(entry.get("cmake_flags", []))
+        b.cmake_flags = list(entry.get("cmake_flags", DEFAULT_CMAKE_FLAGS))
         if entry.get("portable"):
             b.cmake_flags = [f for f in b.cmake_flags if not f.startswith("-DGGML_NATIVE")] + PORTABLE_FLAGS
-        b.patch_refs = [str(p) for p in entry.get("patches", [])]
+        b.patch_refs = [str(p) for p in entry.get("patches", DEFAULT_PATCHES)]
         b.patches = [(workflow_dir / p).resolve() for p in b.patch_refs]
         for p in b.patches:
             if not p.is_file():
