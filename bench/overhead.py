@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from common import default_config, median, run_snakefile, run_workflow
 
-from batchbench.context import cells_needed
+from batchbench.kv_cache import cells_needed
 
 BARE_SNAKEFILE = """
 GRID = [(pp, tg, b) for pp in {npp} for tg in {ntg} for b in {npl}]

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 from batchbench.analysis import Thresholds
 from batchbench.build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, SDIST_SUBDIR
-from batchbench.context import CACHE_TYPE_BYTES
+from batchbench.kv_cache import CACHE_TYPE_BYTES
 from batchbench.llama_options import FLASH_ATTN, OPTIONS, SWITCHES
 from batchbench.policy import DEFAULTS
 from batchbench.study import BYTES_PER_WEIGHT

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .context import CACHE_TYPE_BYTES, cells_needed
+from .kv_cache import CACHE_TYPE_BYTES, cells_needed
 
 METRICS = ["n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s"]
 COMBINATION = ["pp", "tg", "b"]

@@ -9,7 +9,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from .context import context_for
+from .kv_cache import context_for
 from .llama_options import OPTIONS
 from .paths import job_key
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UserError, record
-from .context import cells_allocated, cells_needed
+from .kv_cache import cells_allocated, cells_needed
 from .metrics import CONFIG_KEYS
 from .parse import QUOTE, clean, is_table_header, parse_header, parse_jsonl_line, table_cells, table_row
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from . import UserError, record
 from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, build_key, sha256_cached
 from .cache import cache_dir_of
-from .context import CACHE_TYPE_BYTES, kv_cache_bytes
 from .grid import Job, as_list, expand, path_segment
+from .kv_cache import CACHE_TYPE_BYTES, kv_cache_bytes
 from .llama_options import RESERVED_FLAGS
 from .machines import Machine
 from .machines import from_config as machines_from_config
