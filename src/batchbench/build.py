@@ -6,7 +6,6 @@ CMake flags, patches), so reruns, other experiments, other clones and tests reus
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from . import UserError
 from .cache import publish_once
-from .files import atomic_path, write_json_atomic
+from .files import sha256_file, write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
 PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
@@ -29,29 +28,6 @@ PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
 DEFAULT_CMAKE_FLAGS = ("-DGGML_NATIVE=ON",)
 DEFAULT_PATCHES = ("patches/batched-bench-flush-log.patch",)
 SDIST_SUBDIR = "vendor/llama.cpp"  # llama.cpp's folder in the llama-cpp-python sdist
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_cached(path: Path, cache_dir: Path) -> str:
-    """A file's sha256, remembered in the cache under its path, size, mtime and inode: a large
-    model is read once, not at every parse, and a `touch` only costs one more read."""
-    st = os.stat(path)
-    stamp = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
-    memo = cache_dir / "sha256" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
-    try:
-        return memo.read_text().strip()
-    except OSError:
-        digest = sha256_file(path)
-        with contextlib.suppress(OSError), atomic_path(memo) as tmp:  # a read-only cache costs one more read
-            tmp.write_text(digest)
-        return digest
 
 
 def source_identity(source: dict) -> dict:

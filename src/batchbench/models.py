@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import UserError
-from .build import sha256_file
+from .files import sha256_file
 from .synth import ModelShape
 
 GGUF_MAGIC = b"GGUF"

@@ -18,8 +18,9 @@ from functools import cached_property
 from pathlib import Path
 
 from . import UserError, record
-from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, build_key, sha256_cached
+from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, build_key
 from .cache import cache_dir_of
+from .files import sha256_cached
 from .grid import Job, as_list, expand, path_segment
 from .kv_cache import CACHE_TYPE_BYTES, kv_cache_bytes
 from .llama_options import RESERVED_FLAGS

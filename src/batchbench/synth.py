@@ -210,8 +210,8 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
 def cached_model(spec: SyntheticSpec, key: str, cache_dir: Path, quantize_binary: str | None,
                  log, threads: int | None = None) -> tuple[Path, str]:
     """(path, sha256) of the model in the cache, synthesized first if it is not there."""
-    from .build import sha256_file
     from .cache import publish_once
+    from .files import sha256_file
 
     entry = cache_dir / "models" / key
 
