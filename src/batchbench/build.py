@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UserError
@@ -28,6 +29,29 @@ PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
 DEFAULT_CMAKE_FLAGS = ("-DGGML_NATIVE=ON",)
 DEFAULT_PATCHES = ("patches/batched-bench-flush-log.patch",)
 SDIST_SUBDIR = "vendor/llama.cpp"  # llama.cpp's folder in the llama-cpp-python sdist
+
+
+@dataclass
+class Build:
+    name: str
+    dir: str
+    key: str | None = None        # set when built from source
+    source: dict | None = None
+    cmake_flags: list[str] = field(default_factory=list)
+    patches: list[Path] = field(default_factory=list)
+    patch_refs: list[str] = field(default_factory=list)  # as the config names them
+    binaries: dict | None = None  # set when given
+    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
+
+    @property
+    def gpu_backend(self) -> bool:
+        """Built with a GPU backend (by its CMake flags); given binaries are taken as CPU builds."""
+        return any(re.fullmatch(r"-DGGML_(CUDA|HIP|VULKAN|SYCL|MUSA)=(ON|1|TRUE)", f, re.IGNORECASE)
+                   for f in self.cmake_flags)
+
+    @property
+    def has_quantize(self) -> bool:
+        return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
 
 
 def source_identity(source: dict) -> dict:

@@ -21,7 +21,8 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from .analysis import SERIES, Thresholds, kv_bytes_per_cell, limits_of, saturation_point
-from .synth import ModelShape, estimated_decode_bytes, spec_from_config
+from .models import ModelShape
+from .synth import estimated_decode_bytes, spec_from_config
 
 KEYS = [*SERIES, "host_name"]
 MIN_R2 = 0.90          # below this the model does not explain the series: no predictions

@@ -11,14 +11,13 @@ import glob
 import json
 import math
 import os
-import re
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 from . import UserError, record
-from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, build_key
+from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, Build, build_key
 from .cache import cache_dir_of
 from .files import sha256_cached
 from .grid import Job, as_list, expand, path_segment
@@ -26,8 +25,9 @@ from .kv_cache import CACHE_TYPE_BYTES, kv_cache_bytes
 from .llama_options import RESERVED_FLAGS
 from .machines import Machine
 from .machines import from_config as machines_from_config
+from .models import Model
 from .paths import runs_of
-from .synth import ModelShape, SyntheticSpec, spec_from_config
+from .synth import spec_from_config
 
 # Approximate bytes per weight of each file type, for memory estimates before a model exists.
 BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
@@ -63,42 +63,6 @@ def canonical(value):
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
     return value
-
-
-@dataclass
-class Build:
-    name: str
-    dir: str
-    key: str | None = None        # set when built from source
-    source: dict | None = None
-    cmake_flags: list[str] = field(default_factory=list)
-    patches: list[Path] = field(default_factory=list)
-    patch_refs: list[str] = field(default_factory=list)  # as the config names them
-    binaries: dict | None = None  # set when given
-    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
-
-    @property
-    def gpu_backend(self) -> bool:
-        """Built with a GPU backend (by its CMake flags); given binaries are taken as CPU builds."""
-        return any(re.fullmatch(r"-DGGML_(CUDA|HIP|VULKAN|SYCL|MUSA)=(ON|1|TRUE)", f, re.IGNORECASE)
-                   for f in self.cmake_flags)
-
-    @property
-    def has_quantize(self) -> bool:
-        return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
-
-
-@dataclass
-class Model:
-    name: str
-    dir: str
-    shape: ModelShape
-    bytes: int
-    path: str | None = None           # a given file
-    synthetic: SyntheticSpec | None = None
-    key: str | None = None            # cache key of a synthetic model
-    quantizer: Build | None = None
-    identity: str = ""                # what its measurements depend on: key, or the file's sha256
 
 
 class Study:
