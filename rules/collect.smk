@@ -6,8 +6,8 @@ rule plan_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        rows=STUDY.plan_rows(),
-        summary=STUDY.summary,
+        rows=plan.rows(STUDY),
+        summary=plan.summary(STUDY),
     script:
         "../scripts/plan_table.py"
 

@@ -20,7 +20,7 @@ os.environ.update(
 )
 
 try:
-    from batchbench import UserError, resources as res
+    from batchbench import UserError, plan, resources as res
     from batchbench.config_check import check as check_config
     from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
@@ -52,9 +52,9 @@ PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 # Builds and models first, so the first job of the order does not wait for its model.
 SETUP_PRIORITY = len(JOBS) + 1
 if not getattr(workflow, "remote_exec", False):
-    logger.info(STUDY.summary)
-    if STUDY.planning_note():
-        logger.warning(STUDY.planning_note())
+    logger.info(plan.summary(STUDY))
+    if plan.planning_note(STUDY):
+        logger.warning(plan.planning_note(STUDY))
 
 
 def one_of(names):

@@ -11,8 +11,8 @@ from batchbench.analysis import Thresholds
 from batchbench.build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, SDIST_SUBDIR
 from batchbench.kv_cache import CACHE_TYPE_BYTES
 from batchbench.llama_options import FLASH_ATTN, OPTIONS, SWITCHES
+from batchbench.models import BYTES_PER_WEIGHT
 from batchbench.policy import DEFAULTS
-from batchbench.study import BYTES_PER_WEIGHT
 from batchbench.synth import ARCHITECTURES, PRESETS, QUANT_TYPES, SyntheticSpec
 
 SCHEMA = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())

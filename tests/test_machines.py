@@ -11,7 +11,7 @@ import yaml
 from conftest import ROOT
 from test_analysis import make_runs
 
-from batchbench import UserError, analysis, derive, figures
+from batchbench import UserError, analysis, derive, figures, plan
 from batchbench.machines import (
     check_executor,
     check_partitions,
@@ -112,7 +112,7 @@ def test_every_combination_runs_on_every_machine_interleaved(default_config):
     job = study.jobs[0]
     assert job.relpath().startswith("genoa/") and study.job_spec(job)["machine"] == "genoa"
     assert study.machine_of(job).partition == "genoa"
-    assert "x 2 machine(s)" in study.summary
+    assert "x 2 machine(s)" in plan.summary(study)
     # without machines: paths and job specs exactly as before
     assert not plain.machine_axis and "machine" not in plain.job_spec(plain.jobs[0])
     assert plain.jobs[0].relpath().split("/")[0] == plain.models[0].dir

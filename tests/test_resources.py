@@ -51,3 +51,10 @@ def test_other_jobs_time_limits_cover_what_they_took_here():
     # Qwen3-8B extrapolated from Qwen3-0.6B (28 s writing + 47 s quantizing, 14x the values)
     assert res.MODEL_RUNTIME_MIN * 60 >= 2 * 14 * (28 + 47)
     assert res.MACHINE_LIMITS_RUNTIME_MIN * 60 >= 10 * 31
+
+
+def test_a_benchmark_asks_for_its_threads_and_a_gpu_only_when_it_offloads():
+    assert res.job_cpus({}) == 1 and res.job_cpus({"threads": 4, "threads_batch": 8}) == 8
+    assert res.job_gpus(True, {"n_gpu_layers": 99}) == 1
+    assert res.job_gpus(True, {"n_gpu_layers": 0}) == res.job_gpus(True, {}) == 0
+    assert res.job_gpus(False, {"n_gpu_layers": 99}) == 0  # a CPU build never asks

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from .synth import SyntheticSpec
 
 GGUF_MAGIC = b"GGUF"
+# Approximate bytes per weight of each file type, for memory estimates before a model exists.
+BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
+                    "Q5_K_M": 0.69, "Q5_K_S": 0.69, "Q5_0": 0.69, "Q4_K_M": 0.61, "Q4_K_S": 0.57,
+                    "Q4_0": 0.5625, "Q3_K_M": 0.49, "Q2_K": 0.33, "IQ4_XS": 0.53}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A validated config resolved into builds, models and jobs, with the checks a schema cannot make.
+"""A validated config resolved into builds, models, machines and jobs, with the checks a schema
+cannot make (the plan of those jobs is plan.py's, what each asks a scheduler for resources.py's).
 
 Every mistake raises UserError naming the config key, the value and what is allowed, at parse
 time, before any job starts.
@@ -9,39 +10,24 @@ from __future__ import annotations
 import functools
 import glob
 import json
-import math
 import os
 import subprocess
 from dataclasses import replace
-from functools import cached_property
 from pathlib import Path
 
-from . import UserError, record
+from . import UserError, record, resources
 from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, Build, build_key
 from .cache import cache_dir_of
 from .files import sha256_cached
 from .grid import Job, as_list, expand, path_segment
-from .kv_cache import CACHE_TYPE_BYTES, kv_cache_bytes
+from .kv_cache import CACHE_TYPE_BYTES
 from .llama_options import RESERVED_FLAGS
 from .machines import Machine
 from .machines import from_config as machines_from_config
-from .models import Model
+from .models import BYTES_PER_WEIGHT, Model
 from .paths import runs_of
+from .plan import seconds_estimate
 from .synth import spec_from_config
-
-# Approximate bytes per weight of each file type, for memory estimates before a model exists.
-BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
-                    "Q5_K_M": 0.69, "Q5_K_S": 0.69, "Q5_0": 0.69, "Q4_K_M": 0.61, "Q4_K_S": 0.57,
-                    "Q4_0": 0.5625, "Q3_K_M": 0.49, "Q2_K": 0.33, "IQ4_XS": 0.53}
-# Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
-ASSUMED_FLOPS = 50e9
-ASSUMED_BANDWIDTH = 10e9
-# CPU seconds Snakemake takes to plan one benchmark job (bench/scale.py, 2-core host: 10,000 jobs
-# in about 25 s), and the grid size from which the plan says so before it starts.
-PLAN_SECONDS_PER_JOB = 0.0026
-LARGE_GRID = 20000
-MEMORY_MARGIN = 1.15
-MEMORY_OVERHEAD = 256 << 20
 
 
 def check_runs(binary: str, where: str) -> None:
@@ -176,7 +162,7 @@ class Study:
             return jobs
         first = [j for j in jobs if (j.rep, j.model, j.build, j.machine)
                  == (1, jobs[0].model, jobs[0].build, jobs[0].machine)]
-        anchor = sorted(first, key=self.seconds_estimate)[len(first) // 2]
+        anchor = sorted(first, key=lambda j: seconds_estimate(self.model_by_dir[j.model_dir], j))[len(first) // 2]
         last_rep = max(j.rep for j in jobs)
         out, k = [], 0
         for i, job in enumerate(jobs + [None]):
@@ -236,82 +222,14 @@ class Study:
 
     @functools.cache  # noqa: B019 (one Study per parse; asked for each job several times)
     def memory_bytes(self, job: Job) -> int:
-        """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""
-        m = self.model_by_dir[job.model_dir].shape
-        opts = job.option_map
-        _, allocated, _ = job.context()
-        kv = kv_cache_bytes(m.n_layer, allocated, m.n_head_kv, m.head_dim,
-                            opts.get("cache_type_k") or "f16", opts.get("cache_type_v") or "f16")
-        ubatch = min(int(opts.get("ubatch") or 512), job.b * max(job.pp, 1))
-        scores = 0 if opts.get("flash_attn") == "on" else ubatch * allocated * m.n_head
-        compute = 4 * (ubatch * (m.n_vocab + 4 * m.n_embd + 3 * m.n_ff) + scores)
-        total = self.model_by_dir[job.model_dir].bytes + kv + compute
-        return int(total * MEMORY_MARGIN) + MEMORY_OVERHEAD
+        """What a job may use at most (resources.memory_bytes), with its model."""
+        return resources.memory_bytes(self.model_by_dir[job.model_dir], job)
 
     def cpus(self, job: Job) -> int:
-        """CPUs a job asks a scheduler for: its -t/-tb; without them llama.cpp takes every core of
-        the node, which the whole-node (exclusive) allocation of the SLURM profile provides."""
-        opts = job.option_map
-        return max(int(opts.get("threads") or 1), int(opts.get("threads_batch") or 1))
+        return resources.job_cpus(job.option_map)
 
     def gpus(self, job: Job) -> int:
-        """1 when the build has a GPU backend and the job offloads layers; a CPU build never asks
-        (a cluster without GRES refuses such a job at once)."""
-        offload = job.option_map.get("n_gpu_layers")
-        return int(self.build_by_dir[job.build_dir].gpu_backend and offload not in (None, 0))
-
-    def seconds_estimate(self, job: Job) -> float:
-        """A rough time: prompt FLOPs and weight bytes per generation step at assumed speeds."""
-        model = self.model_by_dir[job.model_dir]
-        prompt_tokens = job.pp if job.option_map.get("pp_shared") else job.b * job.pp
-        steps = job.tg * (job.b if job.option_map.get("tg_separate") else 1)
-        return (2 * model.shape.n_params_matmul * (prompt_tokens + job.b * job.tg) / ASSUMED_FLOPS
-                + steps * model.bytes / ASSUMED_BANDWIDTH)
-
-    def plan_rows(self) -> list[dict]:
-        rows = []
-        for job in self.jobs + self.skipped:
-            c, allocated, needed = job.context()
-            reason = job.skip_reason()
-            rows.append({
-                **({"machine": job.machine} if job.machine is not None else {}),
-                "model": job.model, "build": job.build, "options": job.opts_slug, "pp": job.pp,
-                "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c, "n_kv": needed,
-                "n_kv_max": allocated, "status": "skipped" if reason else "planned",
-                "reason": reason or "", "mem_mb": math.ceil(self.memory_bytes(job) / 2**20),
-                "est_seconds": round(self.seconds_estimate(job), 2),
-            })
-        return rows
-
-    @cached_property
-    def summary(self) -> str:
-        est = sum(self.seconds_estimate(j) for j in self.jobs)
-        peak = max((self.memory_bytes(j) for j in self.jobs), default=0)
-        return (f"plan for experiment {self.experiment!r}: {len(self.jobs)} benchmark jobs "
-                f"({len(self.models)} model(s) x {len(self.builds)} build(s)"
-                f"{f' x {len(self.machines)} machine(s)' if self.machine_axis else ''}), {len(self.skipped)} "
-                f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
-                f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
-                f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
-
-    def planning_note(self) -> str:
-        """For a large grid, how long Snakemake will take to plan it and how to split it."""
-        if len(self.jobs) < LARGE_GRID:
-            return ""
-        minutes = len(self.jobs) * PLAN_SECONDS_PER_JOB / 60
-        return (f"{len(self.jobs)} benchmark jobs: Snakemake needs about {minutes:.0f} min of one core to plan "
-                "them, at every start (and on a cluster in every job's re-parse). To plan faster, split the "
-                "grid into experiments of fewer than "
-                f"{LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, compared "
-                "with `analysis.compare_with`).")
-
-    def _skipped_lines(self, most: int = 10) -> str:
-        """The skipped combinations and why (the first few; plan.tsv has them all)."""
-        lines = [f"\n  skipped: PP={j.pp} TG={j.tg} B={j.b} ({j.opts_slug}): {j.skip_reason()}"
-                 for j in self.skipped[:most]]
-        if len(self.skipped) > most:
-            lines.append(f"\n  ... and {len(self.skipped) - most} more in plan.tsv")
-        return "".join(lines)
+        return resources.job_gpus(self.build_by_dir[job.build_dir].gpu_backend, job.option_map)
 
     def skipped_records(self) -> list[dict]:
         return [record.skipped(self.experiment, job) for job in self.skipped]
