@@ -61,6 +61,45 @@ def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0,
     return math.ceil((attempts(retries, remeasure) * timeout_s + waits + MARGIN_S + JOB_OVERHEAD_S) / 60)
 
 
+def bench_runtime(policy: dict) -> int | None:
+    """bench_runtime_min of a run policy (policy.run_policy)."""
+    return bench_runtime_min(policy["timeout_s"], int(policy["retries"]), int(policy["remeasure"]),
+                             policy["remeasure_wait_s"])
+
+
+def submitting(local_exec: bool, remote_exec: bool) -> bool:
+    """Whether jobs go to a cluster from here (rather than run here, or inside an allocation):
+    Snakemake's workflow.local_exec and workflow.remote_exec."""
+    return not local_exec and not remote_exec
+
+
+def cluster_threads(request: int, cores: int, local_exec: bool, remote_exec: bool, env: dict | None = None) -> int:
+    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
+    every CPU the allocation holds (so the job step never asks for more); run here, every one of
+    the `cores` Snakemake was given, so nothing of the workflow runs beside a measurement."""
+    if submitting(local_exec, remote_exec):
+        return request
+    if remote_exec:
+        return allocated_cpus(cores, env)
+    return cores
+
+
+def limits_cpus(job_cpus: list[int]) -> int:
+    """What measuring a machine's limits asks for: the most CPUs a benchmark job on it asks for
+    (measured like a benchmark), at least 1."""
+    return max(job_cpus, default=1)
+
+
+def model_cpus(quantized: bool, cores: int) -> int:
+    """Writing a model is one thread; quantizing it uses several."""
+    return build_threads(cores) if quantized else 1
+
+
+def mem_mb(nbytes: int) -> int:
+    """Bytes as the MiB a scheduler is asked for (rounded up)."""
+    return -(-nbytes // 2**20)
+
+
 def allocated_cpus(fallback: int, env: dict | None = None) -> int:
     """CPUs of the allocation this runs in (all of a node's with --exclusive, the group's in a
     group job); `fallback` outside one. A job step asking for more is refused by SLURM."""
