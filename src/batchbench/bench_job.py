@@ -25,7 +25,7 @@ from .files import write_json_atomic
 from .llama_options import bench_argv
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
-from .record import measured
+from .record import FAILED, OK, TIMEOUT, measured
 
 STDERR_TAIL_CHARS = 2000
 # Messages of llama.cpp that say why a run failed, most specific first.
@@ -50,10 +50,10 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
     reason = next((why for needle, why in KNOWN_FAILURES if needle in stderr), None)
     if returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
-        return "failed", f"killed by signal {name}" + (f" ({reason})" if reason else "")
+        return FAILED, f"killed by signal {name}" + (f" ({reason})" if reason else "")
     if returncode != 0:
-        return "failed", f"exit code {returncode}" + (f": {reason}" if reason else "")
-    return "failed", reason or "exited 0 but printed no result line"
+        return FAILED, f"exit code {returncode}" + (f": {reason}" if reason else "")
+    return FAILED, reason or "exited 0 but printed no result line"
 
 
 class Runner:
@@ -105,8 +105,8 @@ def threads_given(spec: dict, metrics: dict | None) -> int:
 def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[str, str]:
     """(status, reason) of a run ended by a signal from outside."""
     if at_time_limit:
-        return "timeout", f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
-    return "failed", f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
+        return TIMEOUT, f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
+    return FAILED, f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
 
 
 def new_attempt(number: int) -> dict:
@@ -135,18 +135,18 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
     after = surroundings.Snapshot.take()
     end_attempt(attempt, returncode=code, stderr=stderr)
     if code is None:
-        attempt.update(status="timeout", reason=deadline.reason() if by_scheduler else
+        attempt.update(status=TIMEOUT, reason=deadline.reason() if by_scheduler else
                        f"no result within the {policy['timeout_s']} s timeout")
     else:
         rows = [r for r in result_rows(stdout, stderr)
                 if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
         if code == 0 and rows:
-            attempt.update(status="ok", reason="", metrics=rows[-1])
+            attempt.update(status=OK, reason="", metrics=rows[-1])
         else:
             attempt.update(zip(("status", "reason"), classify_failure(code, stderr), strict=True))
     timed = attempt["metrics"].get("t") if attempt["metrics"] else None
     attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]), timed)
-    if attempt["status"] == "ok":
+    if attempt["status"] == OK:
         reasons = surroundings.verdict(attempt["counters"], policy)
         attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)
     return attempt
@@ -195,7 +195,7 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
             attempt = new_attempt(len(attempts) + 1)
             attempt["wait"], wait = wait, None
             attempts.append(measure_once(runner, argv, spec, policy, log, attempt, deadline))
-            if attempt["status"] == "ok":
+            if attempt["status"] == OK:
                 if not attempt["disturbed"] or remeasures == 0:
                     break
                 if short := no_time_to_remeasure(deadline, policy, attempt):
@@ -206,7 +206,7 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
                 log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
                 log.flush()
                 wait = wait_before_remeasure(deadline, policy, attempt, log)
-            elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
+            elif attempt["status"] == TIMEOUT or attempt["returncode"] != 0 or retries == 0:
                 break  # a crash is not the lost-log defect: retrying would only repeat it
             else:
                 retries -= 1
@@ -219,7 +219,7 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
         attempts.append(end_attempt(attempt, status=status, reason=reason))
         if attempts[-2:-1] and attempts[-2]["disturbed"]:  # a re-measure cut short: say why it is the last
             attempts[-2]["disturbed_reason"] += f"; measuring again stopped: {reason}"
-    results = [a for a in attempts if a["status"] == "ok"]
+    results = [a for a in attempts if a["status"] == OK]
     # the last undisturbed result; else the last result (flagged); else how it ended
     chosen = next((a for a in reversed(results) if not a["disturbed"]), results[-1] if results else attempts[-1])
     return chosen, attempts
@@ -234,15 +234,15 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
     start_wall, start = time.monotonic(), now_iso()
     chosen, attempts = measure(Runner(), argv, spec, policy, log, slurm_deadline())
     code, reason = chosen["returncode"], chosen["reason"]
-    lost = [a for a in attempts if a["status"] == "failed" and a["returncode"] == 0]
-    if chosen["status"] == "failed" and code == 0:
+    lost = [a for a in attempts if a["status"] == FAILED and a["returncode"] == 0]
+    if chosen["status"] == FAILED and code == 0:
         reason += f" (after {len(lost)} attempts)"
     record.update({
         "status": chosen["status"],
         "reason": reason,
         "exit_code": code if code is None or code >= 0 else None,
         "signal": -code if code is not None and code < 0 else None,
-        "stderr_tail": None if chosen["status"] == "ok" else chosen["stderr"][-STDERR_TAIL_CHARS:],
+        "stderr_tail": None if chosen["status"] == OK else chosen["stderr"][-STDERR_TAIL_CHARS:],
         "attempts": len(attempts),
         "start_time": start,
         "end_time": now_iso(),
@@ -252,10 +252,10 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "counters": chosen["counters"],
         "disturbed": chosen["disturbed"],
         "disturbed_reason": chosen["disturbed_reason"],
-        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == "ok" and a["disturbed"]),
+        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == OK and a["disturbed"]),
         # every attempt, nothing discarded (stderr only as its end)
         "measurements": [{**{k: v for k, v in a.items() if k != "stderr"},
-                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != "ok" else None}
+                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != OK else None}
                          for a in attempts],
     })
     return record

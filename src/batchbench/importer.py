@@ -347,10 +347,10 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
         needed = cells_needed(pp, tg, b, shared, unified)
         combo = {"pp": pp, "tg": tg, "b": b, "n_kv": needed, "n_kv_max": n_kv_max}
         if n_kv_max and needed > n_kv_max:
-            out.append((combo, "skipped", f"N_KV {needed} exceeds n_kv_max {n_kv_max}: "
+            out.append((combo, record.SKIPPED, f"N_KV {needed} exceeds n_kv_max {n_kv_max}: "
                                           "llama-batched-bench skipped it without a word"))
         else:
-            out.append((combo, "failed", "asked for but not in the log: the run ended before it"))
+            out.append((combo, record.FAILED, "asked for but not in the log: the run ended before it"))
     return out
 
 

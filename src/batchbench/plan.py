@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import math
 
+from .record import SKIPPED
+
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
@@ -38,7 +40,7 @@ def rows(study) -> list[dict]:
             **({"machine": job.machine} if job.machine is not None else {}),
             "model": job.model, "build": job.build, "options": job.opts_slug, "pp": job.pp,
             "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c, "n_kv": needed,
-            "n_kv_max": allocated, "status": "skipped" if reason else "planned",
+            "n_kv_max": allocated, "status": SKIPPED if reason else "planned",
             "reason": reason or "", "mem_mb": math.ceil(study.memory_bytes(job) / 2**20),
             "est_seconds": round(_seconds(study, job), 2),
         })
