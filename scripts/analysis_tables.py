@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from batchbench import derive
-from batchbench.analysis import Thresholds
+from batchbench.analysis.combinations import Thresholds
 
 sys.stderr = open(snakemake.log[0], "w")
 runs, limits = derive.load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from batchbench import derive, report
-from batchbench.analysis import Thresholds
+from batchbench.analysis.combinations import Thresholds
 from batchbench.figures import FIGURES
 
 sys.stderr = open(snakemake.log[0], "w")

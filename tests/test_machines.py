@@ -11,7 +11,10 @@ import yaml
 from conftest import ROOT
 from test_analysis import make_runs
 
-from batchbench import UserError, analysis, derive, figures
+from batchbench import UserError, derive, figures
+from batchbench.analysis.combinations import combinations
+from batchbench.analysis.comparison import machine_verdict
+from batchbench.analysis.hardware import hardware_efficiency
 from batchbench.machines import (
     check_executor,
     check_partitions,
@@ -145,14 +148,14 @@ def test_machines_are_compared_combination_by_combination_with_the_noise_test():
     summary = tables["compare_summary"].set_index(["axis", "metric"])
     assert summary.loc[("machine", "s_tg"), "geomean_ratio"] == pytest.approx(0.5)
     assert summary.loc[("machine", "s_tg"), "judged"] == 2
-    sentence, = analysis.machine_verdict(tables["compare"], tables["compare_summary"])
+    sentence, = machine_verdict(tables["compare"], tables["compare_summary"])
     assert sentence.startswith("alpha decodes 2.00x faster than beta (geometric mean over 2 combinations")
     assert "beyond the noise in 2 of 2" in sentence and "beta and alpha process prompts alike" in sentence
 
 
 def test_equal_machines_are_within_the_noise():
     tables = derive.comparison(two_machines(), {"machine": "alpha"})
-    sentence, = analysis.machine_verdict(tables["compare"], tables["compare_summary"])
+    sentence, = machine_verdict(tables["compare"], tables["compare_summary"])
     assert sentence.startswith("beta and alpha decode alike within the noise in every combination (ratio 1.00")
     assert "beta and alpha process prompts alike" in sentence
 
@@ -177,11 +180,11 @@ def test_each_machine_is_held_to_its_own_limits_and_drawn(tmp_path):
 def test_rows_without_machines_are_analysed_as_before():
     runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}])
     assert runs["machine"].isna().all()
-    table = analysis.combinations(runs)
+    table = combinations(runs)
     assert (table["machine"] == "").all()
     assert derive.comparison(runs, {})["compare_summary"].empty
     assert derive.machine_comparison(runs, None).empty
-    assert np.isnan(analysis.hardware_efficiency(table, {"host_name": "x", "bandwidth_gb_s": 1.0})
+    assert np.isnan(hardware_efficiency(table, {"host_name": "x", "bandwidth_gb_s": 1.0})
                     .loc[0, "bandwidth_pct"])
 
 

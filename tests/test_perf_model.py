@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from test_analysis import make_runs, seed_runs
 
-from batchbench import analysis, derive, perf_model
-from batchbench.analysis import Thresholds
+from batchbench import derive, perf_model
+from batchbench.analysis.combinations import Thresholds, combinations
 from batchbench.synth import PRESETS, estimated_decode_bytes
 
 T_MEM, CROSSOVER, T_CELL = 0.020, 6.0, 2e-6  # 20 ms per step, B* = 6, 2 µs per KV cell
@@ -109,7 +109,7 @@ def test_where_the_model_does_not_fit_it_says_so_and_predicts_nothing():
 
 
 def test_a_series_with_every_row_flagged_says_so():
-    table = analysis.combinations(generated(outlier=False))
+    table = combinations(generated(outlier=False))
     table["valid"] = False
     model, _, _ = perf_model.fit_series(table, None, Thresholds())
     assert len(model) == 1 and not model.iloc[0]["fits"] and "no valid row" in model.iloc[0]["note"]
@@ -124,7 +124,7 @@ def test_too_few_b_values_are_not_fitted():
 
 def test_flagged_rows_are_not_fitted():
     runs = generated(outlier=False)
-    table = analysis.combinations(runs)
+    table = combinations(runs)
     table.loc[table["b"] == 32, "valid"] = False
     model, _, _ = perf_model.fit_series(table, None, Thresholds())
     assert model.iloc[0]["b_values"] == "1, 2, 4, 8, 16"

@@ -9,7 +9,7 @@ from conftest import ROOT
 from test_analysis import make_runs, seed_runs
 
 from batchbench import derive, figures, report
-from batchbench.analysis import Thresholds
+from batchbench.analysis.combinations import Thresholds
 
 CAPTIONS = {name: (ROOT / "report" / "figures" / f"{name}.rst").read_text().strip() for name in figures.FIGURES}
 HOSTILE = "<script>alert(1)</script> $x$ & `rm -rf ~` $(id) ;"

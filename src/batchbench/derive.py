@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, perf_model, summary
-from .analysis import DEFAULT_THRESHOLDS, Thresholds
+from . import perf_model, summary
+from .analysis.combinations import COMBINATION, DEFAULT_THRESHOLDS, SERIES, Thresholds, combinations, failures
+from .analysis.comparison import COMPARE_COLUMNS, compare, compare_summary, comparison_pairs
+from .analysis.hardware import hardware_efficiency, limits_list, perf_reconciliation
+from .analysis.latency import latency
+from .analysis.quality import drift, measurement_quality, trusted
+from .analysis.questions import context_effects, generation_scaling, n_kv_check, prompt_phase, saturation
 from .collect import COLUMNS
 from .files import atomic_path
 from .outputs import TABLES
@@ -24,7 +29,7 @@ def anonymise(runs: pd.DataFrame, limits: dict | list[dict] | None = None
     hosts become host-1, host-2, …; jobs job-1, …; a path keeps only its file name."""
     runs = runs.copy()
     names = set(runs["host_name"].dropna()) | set(runs["job_node"].dropna())
-    names |= {entry["host_name"] for entry in analysis.limits_list(limits) if entry.get("host_name")}
+    names |= {entry["host_name"] for entry in limits_list(limits) if entry.get("host_name")}
     hosts = {h: f"host-{i}" for i, h in enumerate(sorted(names), start=1)}
     jobs = {j: f"job-{i}" for i, j in enumerate(sorted(set(runs["job_id"].dropna())), start=1)}
     runs["host_name"] = runs["host_name"].map(hosts)
@@ -41,7 +46,7 @@ def anonymise(runs: pd.DataFrame, limits: dict | list[dict] | None = None
         if runs[column].dtype == object or pd.api.types.is_string_dtype(runs[column]):
             runs[column] = runs[column].map(lambda v: _scrub(v, hosts), na_action="ignore")
     if limits:
-        hidden = [{**entry, "host_name": hosts.get(entry.get("host_name"))} for entry in analysis.limits_list(limits)]
+        hidden = [{**entry, "host_name": hosts.get(entry.get("host_name"))} for entry in limits_list(limits)]
         limits = hidden[0] if isinstance(limits, dict) else hidden
     return runs, limits
 
@@ -76,16 +81,16 @@ def comparison(runs: pd.DataFrame, baselines: dict[str, str],
                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
     """Every pair of experiments, builds or models: the ratios per combination and their summary
     (disturbed and outlier combinations left out: they would read as differences)."""
-    table = analysis.trusted(analysis.combinations(runs, thresholds))
-    pairs = analysis.comparison_pairs(table, baselines)
-    compared = {pair: analysis.compare(table, *pair) for pair in pairs}
-    ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=analysis.COMPARE_COLUMNS)],
+    table = trusted(combinations(runs, thresholds))
+    pairs = comparison_pairs(table, baselines)
+    compared = {pair: compare(table, *pair) for pair in pairs}
+    ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=COMPARE_COLUMNS)],
                        ignore_index=True)
     notes = {pair: note for pair, (_, note) in compared.items()}
     # the largest spread of the drift sentinel per metric, for S; T metrics drift as 1/S
-    sentinel = analysis.drift(runs).groupby("metric")["spread"].max().to_dict()
+    sentinel = drift(runs).groupby("metric")["spread"].max().to_dict()
     floor = {**sentinel, **{f"t{m[1:]}": v for m, v in sentinel.items()}}
-    return {"compare": ratios, "compare_summary": analysis.compare_summary(table, ratios, pairs, notes, floor)}
+    return {"compare": ratios, "compare_summary": compare_summary(table, ratios, pairs, notes, floor)}
 
 
 def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
@@ -93,11 +98,11 @@ def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
     """Per machine and combination: the speeds, and the bandwidth and FLOP/s achieved, each also
     as a share of that machine's own measured limits."""
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
-    table = analysis.combinations(runs, thresholds)
-    hardware = analysis.hardware_efficiency(table, limits)
+    table = combinations(runs, thresholds)
+    hardware = hardware_efficiency(table, limits)
     keep = ["bandwidth_gb_s", "bandwidth_limit_gb_s", "bandwidth_pct", "flops_g", "flops_limit_g", "flops_pct"]
     speeds = ["n_reps", "s_pp", "s_tg", "s_tg_min", "s_tg_max", "s", "valid"]
-    out = pd.concat([table[analysis.SERIES + analysis.COMBINATION + speeds], hardware[keep]], axis=1)
+    out = pd.concat([table[SERIES + COMBINATION + speeds], hardware[keep]], axis=1)
     return out[out["machine"] != ""].reset_index(drop=True)
 
 
@@ -106,22 +111,22 @@ def derive(runs: pd.DataFrame, limits: dict | list[dict] | None, thresholds: Thr
     """Every table; `predict`: other model shapes (as in `analysis.predict`) to predict."""
     # a table collected by an earlier version lacks some columns: they are unknown, not an error
     runs = runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
-    table = analysis.combinations(runs, thresholds)
+    table = combinations(runs, thresholds)
     # the verdicts (Q2-Q5) leave out what interference or an outlier made untrustworthy
-    trusted = analysis.trusted(table)
+    kept = trusted(table)
     tables = {
         "combinations": table,
-        "n_kv_check": analysis.n_kv_check(table),
-        "prompt_phase": analysis.prompt_phase(trusted),
-        "generation_scaling": analysis.generation_scaling(trusted, thresholds),
-        "saturation": analysis.saturation(trusted, thresholds),
-        "context_effects": analysis.context_effects(trusted),
-        "latency": analysis.latency(table),
-        "hardware": analysis.hardware_efficiency(table, limits),
-        "perf_reconciliation": analysis.perf_reconciliation(runs),
-        "failures": analysis.failures(runs),
-        "drift": analysis.drift(runs),
-        "measurement_quality": analysis.measurement_quality(runs, table),
+        "n_kv_check": n_kv_check(table),
+        "prompt_phase": prompt_phase(kept),
+        "generation_scaling": generation_scaling(kept, thresholds),
+        "saturation": saturation(kept, thresholds),
+        "context_effects": context_effects(kept),
+        "latency": latency(table),
+        "hardware": hardware_efficiency(table, limits),
+        "perf_reconciliation": perf_reconciliation(runs),
+        "failures": failures(runs),
+        "drift": drift(runs),
+        "measurement_quality": measurement_quality(runs, table),
         **perf_model.tables(table, limits, thresholds, predict),
     }
     return {"summary": summary.summary(tables), **tables}

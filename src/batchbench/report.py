@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import SERIES, Thresholds, limits_list, machine_verdict, status_counts
+from .analysis.combinations import SERIES, Thresholds, status_counts
+from .analysis.comparison import machine_verdict
+from .analysis.hardware import limits_list
 from .files import atomic_path
 
 MAX_TABLE_ROWS = 60
