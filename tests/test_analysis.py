@@ -7,15 +7,17 @@ import pandas as pd
 import pytest
 from conftest import FIXTURES
 
-from batchbench import derive
 from batchbench.analysis.combinations import Thresholds, combinations
-from batchbench.analysis.comparison import compare, compare_summary, comparison_pairs
+from batchbench.analysis.comparison import compare, compare_summary, comparison_pairs, comparison_tables
 from batchbench.analysis.hardware import hardware_efficiency
 from batchbench.analysis.latency import pareto_front
 from batchbench.analysis.quality import drift
 from batchbench.analysis.questions import context_effects, n_kv_check, prompt_phase, saturation_point
+from batchbench.anonymise import anonymise
 from batchbench.collect import runs_table
 from batchbench.importer import import_records
+from batchbench.outputs import TABLES
+from batchbench.tables import derive
 
 SEED = FIXTURES / "logs" / "seed-table.md"
 
@@ -41,7 +43,7 @@ def make_runs(rows: list[dict], **common) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def seed():
     runs = seed_runs()
-    return runs, derive.derive(runs, None)
+    return runs, derive(runs, None)
 
 
 def test_seed_generation_scaling_and_saturation(seed):
@@ -146,8 +148,8 @@ def test_a_published_row_that_disagrees_with_itself_is_flagged():
 ])
 def test_thin_data_never_crashes(rows):
     runs = make_runs(rows) if rows else make_runs([{"pp": 1, "tg": 1, "b": 1, "t_pp": 1, "t_tg": 1}]).iloc[:0]
-    tables = derive.derive(runs, None)
-    assert set(tables) == set(derive.TABLES)
+    tables = derive(runs, None)
+    assert set(tables) == set(TABLES)
     if rows:
         scaling = tables["generation_scaling"]
         assert scaling["t_tg_ratio"].isna().all() and scaling["note"].str.contains("no B = 1").all()
@@ -189,7 +191,7 @@ def test_context_effects_relative_to_the_smallest():
 def test_anonymise_hides_hosts_paths_and_jobs():
     runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}], host_name="gpu-node-17.example.org",
                      job_id="123456", reason="model /home/alice/models/q.gguf on gpu-node-17.example.org")
-    shared, limits = derive.anonymise(runs, {"host_name": "gpu-node-17.example.org"})
+    shared, limits = anonymise(runs, {"host_name": "gpu-node-17.example.org"})
     text = json.dumps(shared.astype(str).to_dict("records")) + json.dumps(limits)
     assert "gpu-node-17" not in text and "alice" not in text and "123456" not in text
     assert shared.loc[0, "host_name"] == limits["host_name"] == "host-1"
@@ -257,7 +259,7 @@ def test_anonymise_keeps_urls_and_tells_similar_hosts_apart():
     runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}] * 2, host_name="node1")
     runs.loc[1, "host_name"] = "node10"
     runs["reason"] = "built from https://github.com/ggml-org/llama.cpp on node10, then node1"
-    shared, _ = derive.anonymise(runs)
+    shared, _ = anonymise(runs)
     assert list(shared["host_name"]) == ["host-1", "host-2"]
     assert shared.loc[0, "reason"] == "built from https://github.com/ggml-org/llama.cpp on host-2, then host-1"
 
@@ -312,9 +314,9 @@ def disturbed_series(factor: float, at: int, **extra) -> pd.DataFrame:
 
 
 def test_a_disturbed_point_is_an_outlier_and_left_out_of_the_verdicts():
-    quiet = derive.derive(disturbed_series(1, 4), None)
+    quiet = derive(disturbed_series(1, 4), None)
     assert not quiet["combinations"]["outlier"].any()
-    tables = derive.derive(disturbed_series(9.8, 4), None)
+    tables = derive(disturbed_series(9.8, 4), None)
     table = tables["combinations"].set_index("b")
     assert list(table.index[table["outlier"]]) == [4] and not table.loc[4, "valid"]
     assert "at B=4 is 9." in table.loc[4, "flags"]
@@ -326,7 +328,7 @@ def test_disturbed_rows_are_flagged_with_their_reason():
     at = runs.index[runs["b"] == 16]
     runs.loc[at, "disturbed"] = True
     runs.loc[at, "disturbed_reason"] = "the machine's CPU was contended for 38% of the job"
-    tables = derive.derive(runs, None)
+    tables = derive(runs, None)
     table = tables["combinations"].set_index("b")
     assert table.loc[16, "disturbed"] and not table.loc[16, "valid"]
     assert table.loc[16, "flags"] == ("disturbed (1 of 1 repetitions): the machine's CPU was contended for 38% "
@@ -351,6 +353,6 @@ def test_drift_sentinel_spread_and_noise_floor():
     other = make_runs([{**r, "model": "m2", "t_tg": r["t_tg"] * f}
                        for r, f in zip(rows[:3], (1.02, 1.5, 1.03), strict=True)])
     both = pd.concat([runs, other], ignore_index=True)
-    summary = derive.comparison(both, {"model": "m"})["compare_summary"].set_index("metric")
+    summary = comparison_tables(both, {"model": "m"})["compare_summary"].set_index("metric")
     assert summary.loc["t_tg", "drift"] == pytest.approx(sentinel.loc["s_tg", "spread"])
     assert summary.loc["t_tg", "beyond_drift"] == 1  # 1.5 is beyond a 10% drift, 1.02 and 1.03 are not

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..collect import COLUMNS
+
 METRICS = ["n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s"]
 COMBINATION = ["pp", "tg", "b"]
 SERIES = ["experiment", "model", "build", "machine", "config"]
@@ -96,6 +98,11 @@ def combinations(runs: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
     table["flags"] = ["; ".join(f) for f in flags]
     table["valid"] = [not f for f in flags]
     return table
+
+
+def with_all_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """A table collected by an earlier version lacks some columns: they are unknown, not an error."""
+    return runs.reindex(columns=list(dict.fromkeys([*COLUMNS, *runs.columns])))
 
 
 def with_machine(runs: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .combinations import COMBINATION
+from .combinations import (
+    COMBINATION,
+    DEFAULT_THRESHOLDS,
+    SERIES,
+    Thresholds,
+    combinations,
+    with_all_columns,
+)
+from .hardware import hardware_efficiency
+from .quality import drift, trusted
 
 COMPARED = ["s_pp", "s_tg", "s", "t_pp", "t_tg", "t"]
 
@@ -107,6 +116,35 @@ def compare_summary(table: pd.DataFrame, ratios: pd.DataFrame, pairs: list[tuple
                          "note": "" if len(valid) == len(group) else
                          f"{len(group) - len(valid)} ratio(s) undefined (a zero or missing value)"})
     return pd.DataFrame(rows, columns=columns)
+
+
+def comparison_tables(runs: pd.DataFrame, baselines: dict[str, str],
+                      thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, pd.DataFrame]:
+    """Every pair of experiments, builds or models: the ratios per combination and their summary
+    (disturbed and outlier combinations left out: they would read as differences)."""
+    table = trusted(combinations(runs, thresholds))
+    pairs = comparison_pairs(table, baselines)
+    compared = {pair: compare(table, *pair) for pair in pairs}
+    ratios = pd.concat([r for r, _ in compared.values()] or [pd.DataFrame(columns=COMPARE_COLUMNS)],
+                       ignore_index=True)
+    notes = {pair: note for pair, (_, note) in compared.items()}
+    # the largest spread of the drift sentinel per metric, for S; T metrics drift as 1/S
+    sentinel = drift(runs).groupby("metric")["spread"].max().to_dict()
+    floor = {**sentinel, **{f"t{m[1:]}": v for m, v in sentinel.items()}}
+    return {"compare": ratios, "compare_summary": compare_summary(table, ratios, pairs, notes, floor)}
+
+
+def machine_comparison(runs: pd.DataFrame, limits: dict | list[dict] | None,
+                       thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Per machine and combination: the speeds, and the bandwidth and FLOP/s achieved, each also
+    as a share of that machine's own measured limits."""
+    runs = with_all_columns(runs)
+    table = combinations(runs, thresholds)
+    hardware = hardware_efficiency(table, limits)
+    keep = ["bandwidth_gb_s", "bandwidth_limit_gb_s", "bandwidth_pct", "flops_g", "flops_limit_g", "flops_pct"]
+    speeds = ["n_reps", "s_pp", "s_tg", "s_tg_min", "s_tg_max", "s", "valid"]
+    out = pd.concat([table[SERIES + COMBINATION + speeds], hardware[keep]], axis=1)
+    return out[out["machine"] != ""].reset_index(drop=True)
 
 
 VERBS = {"s_tg": ("decodes", "decode"), "s_pp": ("processes prompts", "process prompts")}
