@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from batchbench import report
 from batchbench.analysis.combinations import Thresholds
 from batchbench.anonymise import scrub_paths
 from batchbench.figures import FIGURES
+from batchbench.report import render, sections
 from batchbench.tables import load, read
 
 sys.stderr = open(snakemake.log[0], "w")
@@ -28,6 +28,6 @@ if (tables["compare_summary"]["matched"] > 0).any():  # else the report says why
     drawn["compare"] = (snakemake.input.comparison_figure, captions["compare"])
 if "machines_figure" in snakemake.input.keys():
     drawn["compare_machines"] = (snakemake.input.machines_figure, captions["compare_machines"])
-content = report.build(runs, tables, drawn, config, limits,
-                       Thresholds(**snakemake.params.thresholds))
-report.write(content, snakemake.output.md, snakemake.output.html)
+content = sections.build(runs, tables, drawn, config, limits,
+                         Thresholds(**snakemake.params.thresholds))
+render.write(content, snakemake.output.md, snakemake.output.html)

@@ -190,14 +190,14 @@ def test_rows_without_machines_are_analysed_as_before():
 
 
 def test_the_report_says_which_machine_is_ahead_and_when_their_jobs_ran_apart():
-    from batchbench import report
+    from batchbench.report import document, sections
 
     runs = two_machines(ratio_tg=2.0)
     tables = comparison_tables(runs, {"machine": "alpha"})
     tables["compare_machines"] = machine_comparison(runs, None)
-    r = report.Report()
-    report.machines_section(r, tables)
-    report.comparison_section(r, tables)
+    r = document.Report()
+    sections.machines_section(r, tables)
+    sections.comparison_section(r, tables)
     text = " ".join(str(payload) for kind, payload in r.blocks if kind == "text")
     assert "alpha decodes 2.00x faster than beta" in text
     # no start times: not known to be interleaved, said for machines without "compare as an axis"
@@ -255,15 +255,15 @@ def test_summary_model_drift_and_roofline_are_per_machine(tmp_path):
 
 
 def test_the_summary_says_which_machine_is_ahead():
-    from batchbench import report
+    from batchbench.report import document, sections
 
     runs = two_machines(ratio_tg=2.0)
     tables = derive(runs, None)
     tables.update(comparison_tables(runs, {"machine": "alpha"}))
-    r = report.Report()
-    report.summary_section(r, tables)
+    r = document.Report()
+    sections.summary_section(r, tables)
     text = " ".join(str(payload) for kind, payload in r.blocks if kind in ("text", "list"))
     assert "alpha decodes 2.00x faster than beta" in text
     # without machines: no machine column in the report's tables
     plain = derive(make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}]), None)
-    assert "machine" not in report.shown(plain["combinations"], ["model", "machine", "pp"]).columns
+    assert "machine" not in document.shown(plain["combinations"], ["model", "machine", "pp"]).columns

@@ -8,9 +8,11 @@ from browser import first_screen_problems, open_page, outside_requests
 from conftest import ROOT
 from test_analysis import make_runs, seed_runs
 
-from batchbench import figures, report
+from batchbench import figures
 from batchbench.analysis.combinations import Thresholds
 from batchbench.anonymise import anonymise
+from batchbench.report import sections
+from batchbench.report.render import write as write_report
 from batchbench.tables import derive
 
 CAPTIONS = {name: (ROOT / "report" / "figures" / f"{name}.rst").read_text().strip() for name in figures.FIGURES}
@@ -24,8 +26,8 @@ def render(runs, folder, config=None, limits=None):
         png = folder / "figures" / f"{name}.png"
         figures.save(figures.make(name, tables), str(png), str(png.with_suffix(".svg")))
         drawn[name] = (str(png), CAPTIONS[name])
-    content = report.build(runs, tables, drawn, config or {"experiment": "x", "grid": {}}, limits, Thresholds())
-    report.write(content, str(folder / "report.md"), str(folder / "report.html"))
+    content = sections.build(runs, tables, drawn, config or {"experiment": "x", "grid": {}}, limits, Thresholds())
+    write_report(content, str(folder / "report.md"), str(folder / "report.html"))
     return (folder / "report.md").read_text(), (folder / "report.html").read_text()
 
 
