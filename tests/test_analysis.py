@@ -356,3 +356,18 @@ def test_drift_sentinel_spread_and_noise_floor():
     summary = comparison_tables(both, {"model": "m"})["compare_summary"].set_index("metric")
     assert summary.loc["t_tg", "drift"] == pytest.approx(sentinel.loc["s_tg", "spread"])
     assert summary.loc["t_tg", "beyond_drift"] == 1  # 1.5 is beyond a 10% drift, 1.02 and 1.03 are not
+
+
+def test_the_verdicts_counts_are_tables():
+    """The counts the report's Q4 and Q5 verdicts state, on the seed's table."""
+    tables = derive(seed_runs(), None)
+    verdict = tables["scaling_verdict"].iloc[0]
+    assert verdict["series"] == 6 and verdict["starts_sub_linear"] == 6
+    trends = tables["context_trends"].set_index(["metric", "axis"])
+    assert trends.loc[("s", "pp"), ["falls", "rises", "groups"]].tolist() == [1, 5, 6]
+    assert trends.loc[("s_tg", "pp"), ["falls", "rises", "groups"]].tolist() == [4, 2, 6]
+    check = tables["whole_run_check"].iloc[0]
+    assert check["max_t_gap_s"] == pytest.approx(0.001, abs=1e-4) and check["max_s_gap_share"] < 0.001
+    # nothing with two values of B: the verdict says so with zero series
+    one = derive(make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}]), None)
+    assert one["scaling_verdict"].iloc[0]["series"] == 0

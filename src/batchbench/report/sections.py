@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 
 from ..analysis.combinations import SERIES, Thresholds, status_counts
@@ -398,7 +397,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
            "previous B (against growing in proportion), and the saturation point: the smallest B whose "
            f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
     r.items(lines)
-    r.text(seed_verdict(scaling, saturation))
+    r.text(seed_verdict(tables["scaling_verdict"].iloc[0]))
     explained = model_explanation(tables, runs)
     if explained:
         r.text("Why: at small B a decode step is bound by streaming the weights from memory once for all B "
@@ -411,75 +410,46 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
                             "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}, source="generation_scaling")
 
 
-def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
-    """The expected pattern of T_TG: sub-linear in B at first, linear once the machine saturates."""
-    keys = SERIES + ["pp", "tg"]
-    steps = scaling[scaling["regime"] != ""].sort_values("b")
-    if steps.empty:
+def seed_verdict(verdict: pd.Series) -> str:
+    """The expected pattern of T_TG (sub-linear in B at first, linear once the machine saturates),
+    against the counts of the scaling_verdict table."""
+    if not verdict["series"]:
         return "No series has two values of B: the expected pattern (sub-linear, then linear) cannot be checked."
-    first = steps.groupby(keys, dropna=False)["regime"].first()
-    starts_sub = int((first == "sub-linear").sum())
-    points = saturation[(saturation["metric"] == "s_tg") & saturation["saturation_b"].notna()]
-    beyond = steps.merge(points[keys + ["saturation_b"]], on=keys)
-    beyond = beyond[beyond["b"] > beyond["saturation_b"]]
     text = ("Expected: T_TG grows sub-linearly in B at first, then linearly once the machine saturates. "
-            f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. ")
-    if beyond.empty:
+            f"T_TG grew sub-linearly at the first doubling of B in {verdict['starts_sub_linear']} of "
+            f"{verdict['series']} series. ")
+    if not verdict["doublings_beyond_saturation"]:
         text += ("S_TG saturated in none of them within the B measured, so the second half of the expected "
                  "pattern (linear growth once saturated) is not tested by this run.")
-        agrees = starts_sub == len(first)
     else:
-        linear = int(beyond["regime"].isin(["linear", "super-linear"]).sum())
-        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in {linear} of "
-                 f"{len(beyond)} doublings.")
-        agrees = starts_sub == len(first) and linear == len(beyond)
-    return text + (" This agrees with the expected pattern." if agrees else
+        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in "
+                 f"{verdict['linear_beyond_saturation']} of {verdict['doublings_beyond_saturation']} doublings.")
+    return text + (" This agrees with the expected pattern." if verdict["agrees"] else
                    " Where the counts fall short, this run differs from the expected pattern.")
 
 
-def q5(r: Report, runs: pd.DataFrame, tables: dict):
+def q5(r: Report, tables: dict):
     table = tables["combinations"]
     effects = tables["context_effects"]
     if not section(r, "Q5. Whole-run time and speed: is T = T_PP + T_TG and S = N_KV / T, and how do they "
                    "move?", table):
         return
     left_out(r, tables)
-    rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
-    gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
-    plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
-    s_gap = ((plain["n_kv"] / plain["t"] - plain["s"]).abs() / plain["s"]).max() if len(plain) else np.nan
-    r.text(f"Largest |T − T_PP − T_TG| over all rows: {gap:.4f} s; largest relative difference between "
-           f"N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
-    statements = []
-    for metric, name in (("s", "S"), ("s_tg", "S_TG")):
-        for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
-            falls, rises, total = trend(effects, metric, axis)
-            if total:
-                statements.append(f"{name} against {axis.upper()} at fixed {held}: falls from the smallest to "
-                                  f"the largest {axis.upper()} in {falls} of {total} groups, rises in {rises}.")
-    r.items(statements)
-    falls, _, total = trend(effects, "s", "pp")
-    if total:
-        r.text(f"S is expected to fall with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
-               f"in {falls} of {total} groups.")
+    check = tables["whole_run_check"].iloc[0]
+    r.text(f"Largest |T − T_PP − T_TG| over all rows: {check['max_t_gap_s']:.4f} s; largest relative difference "
+           f"between N_KV / T and the printed S (without -pps): {fmt(check['max_s_gap_share'] * 100, 2)}%.")
+    trends = tables["context_trends"]
+    r.items([f"{t.metric.upper()} against {t.axis.upper()} at fixed {t.held}: falls from the smallest to the "
+             f"largest {t.axis.upper()} in {t.falls} of {t.groups} groups, rises in {t.rises}."
+             for t in trends.itertuples() if t.groups])
+    s_pp = trends[(trends["metric"] == "s") & (trends["axis"] == "pp")].iloc[0]
+    if s_pp["groups"]:
+        agrees = s_pp["falls"] > s_pp["groups"] / 2
+        r.text(f"S is expected to fall with PP. This run {'agrees' if agrees else 'disagrees'}: S fell "
+               f"in {s_pp['falls']} of {s_pp['groups']} groups.")
     if effects["tg"].nunique() < 3:
         r.text("S is expected to first rise, then fall with TG: with fewer than three TG values this run "
                "cannot show a rise then a fall.")
-
-
-def trend(effects: pd.DataFrame, metric: str, axis: str) -> tuple[int, int, int]:
-    """In how many groups (the other two of PP, TG, B fixed) the metric falls, rises, from the
-    smallest to the largest value of `axis`; of how many groups with two values or more."""
-    held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
-    falls = rises = total = 0
-    for _, group in effects.groupby(SERIES + held, dropna=False):
-        if group[axis].nunique() < 2:
-            continue
-        ordered = group.sort_values(axis)
-        total += 1
-        falls += bool(ordered[metric].iloc[-1] < ordered[metric].iloc[0])
-        rises += bool(ordered[metric].iloc[-1] > ordered[metric].iloc[0])
-    return falls, rises, total
 
 
 def latency_section(r: Report, tables: dict):
@@ -649,7 +619,7 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     q1(r, tables)
     q2_q3(r, tables, thresholds)
     q4(r, tables, thresholds, runs)
-    q5(r, runs, tables)
+    q5(r, tables)
     model_section(r, tables)
     latency_section(r, tables)
     hardware_section(r, tables, limits)
