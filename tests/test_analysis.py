@@ -359,8 +359,10 @@ def test_drift_sentinel_spread_and_noise_floor():
 
 
 def test_the_verdicts_counts_are_tables():
-    """The counts the report's Q4 and Q5 verdicts state, on the seed's table."""
+    """The counts the report's Q2-Q5 verdicts state, on the seed's table."""
     tables = derive(seed_runs(), None)
+    prompt = tables["prompt_verdict"].iloc[0]
+    assert prompt["fits"] == 3 and prompt["linear_fits"] == 3 and not prompt["flat"]
     verdict = tables["scaling_verdict"].iloc[0]
     assert verdict["series"] == 6 and verdict["starts_sub_linear"] == 6
     trends = tables["context_trends"].set_index(["metric", "axis"])

@@ -20,7 +20,7 @@ from .analysis.hardware import hardware_efficiency, perf_reconciliation
 from .analysis.latency import latency
 from .analysis.quality import drift, measurement_quality, trusted
 from .analysis.questions import context_effects, generation_scaling, n_kv_check, prompt_phase, saturation
-from .analysis.verdicts import context_trends, scaling_verdict, whole_run_check
+from .analysis.verdicts import context_trends, prompt_verdict, scaling_verdict, whole_run_check
 from .anonymise import anonymise
 from .files import atomic_path
 from .outputs import TABLES
@@ -59,6 +59,7 @@ def derive(runs: pd.DataFrame, limits: dict | list[dict] | None, thresholds: Thr
         **perf_model.tables(table, limits, thresholds, predict),
     }
     tables |= {  # the counts the report's verdicts state
+        "prompt_verdict": prompt_verdict(tables["prompt_phase"], thresholds),
         "scaling_verdict": scaling_verdict(tables["generation_scaling"], tables["saturation"]),
         "context_trends": context_trends(tables["context_effects"]),
         "whole_run_check": whole_run_check(runs),

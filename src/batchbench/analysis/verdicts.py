@@ -1,5 +1,6 @@
 """The counts behind the report's verdicts, as tables (so every number the report prints is in a
-CSV too): the seed's expected pattern of T_TG (Q4), which way S and S_TG move with PP and TG
+CSV too): whether T_PP is linear in the prompt and S_PP flat (Q2, Q3), the seed's expected pattern
+of T_TG (Q4), which way S and S_TG move with PP and TG
 (Q5), and whether T = T_PP + T_TG and S = N_KV / T hold row by row (Q5)."""
 
 from __future__ import annotations
@@ -7,7 +8,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .combinations import SERIES
+from .combinations import DEFAULT_THRESHOLDS, SERIES, Thresholds
+
+LINEAR_R2 = 0.95  # a line of T_PP against the prompt tokens fitting this well shows linear growth
+
+
+def prompt_verdict(prompt: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Q2, Q3 over the prompt_phase fits: how many lines were fitted and how many fit with R² of
+    LINEAR_R2 or more, the range of their slopes; the range of S_PP's coefficient of variation and
+    whether it stays within the max_cv threshold everywhere (flat)."""
+    fitted = prompt[prompt["slope_ms_per_token"].notna()]
+    cv = prompt["s_pp_cv"].dropna()
+    return pd.DataFrame([{
+        "fits": len(fitted), "linear_fits": int((fitted["r2"] >= LINEAR_R2).sum()), "min_r2": LINEAR_R2,
+        "slope_min_ms_per_token": fitted["slope_ms_per_token"].min(),
+        "slope_max_ms_per_token": fitted["slope_ms_per_token"].max(),
+        "s_pp_cv_min": cv.min() if len(cv) else np.nan, "s_pp_cv_max": cv.max() if len(cv) else np.nan,
+        "max_cv": thresholds.max_cv, "flat": bool(len(cv)) and bool(cv.max() <= thresholds.max_cv)}])
 
 
 def scaling_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> pd.DataFrame:

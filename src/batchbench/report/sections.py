@@ -335,30 +335,27 @@ def q1(r: Report, tables: dict):
                 source="n_kv_check")
 
 
-def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
+def q2_q3(r: Report, tables: dict):
     prompt = tables["prompt_phase"]
     r.heading("Q2, Q3. Does the prompt time T_PP grow in proportion to the prompt, so the prompt speed S_PP "
               "stays flat?")
     left_out(r, tables)
-    fitted = prompt[prompt["slope_ms_per_token"].notna()]
-    if fitted.empty:
+    verdict = tables["prompt_verdict"].iloc[0]
+    if not verdict["fits"]:
         r.text("No fit possible: every B has fewer than two prompt sizes. " +
                "; ".join(sorted(set(prompt["note"]) - {""})))
         return
-    linear = fitted[fitted["r2"] >= 0.95]
-    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ 0.95 in "
-           f"{len(linear)} of {len(fitted)} fits, slopes {fitted['slope_ms_per_token'].min():.3f} to "
-           f"{fitted['slope_ms_per_token'].max():.3f} ms per token. "
+    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ {verdict['min_r2']:g} in "
+           f"{verdict['linear_fits']} of {verdict['fits']} fits, slopes {verdict['slope_min_ms_per_token']:.3f} to "
+           f"{verdict['slope_max_ms_per_token']:.3f} ms per token. "
            + ("As expected, T_PP is proportional to the prompt tokens."
-              if len(linear) == len(fitted) else
-              "Where R² < 0.95 this run does not show the expected linear growth."))
-    cv = prompt["s_pp_cv"].dropna()
-    if len(cv):
-        flat = cv.max() <= thresholds.max_cv
-        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
-               f"{cv.max():.0%} across the combinations of each B (every PP and TG); "
-               + ("flat, as expected." if flat else
-                  f"above {thresholds.max_cv:.0%} somewhere, so 'S_PP stays flat' holds only where "
+              if verdict["linear_fits"] == verdict["fits"] else
+              f"Where R² < {verdict['min_r2']:g} this run does not show the expected linear growth."))
+    if pd.notna(verdict["s_pp_cv_max"]):
+        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {verdict['s_pp_cv_min']:.0%} to "
+               f"{verdict['s_pp_cv_max']:.0%} across the combinations of each B (every PP and TG); "
+               + ("flat, as expected." if verdict["flat"] else
+                  f"above {verdict['max_cv']:.0%} somewhere, so 'S_PP stays flat' holds only where "
                   "the CV is small."))
     r.table(prompt, ["model", "build", "machine", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
                      "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
@@ -617,7 +614,7 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     machines_section(r, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
-    q2_q3(r, tables, thresholds)
+    q2_q3(r, tables)
     q4(r, tables, thresholds, runs)
     q5(r, tables)
     model_section(r, tables)
