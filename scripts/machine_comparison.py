@@ -3,11 +3,13 @@
 import sys
 from pathlib import Path
 
-from batchbench import derive, figures
-from batchbench.analysis import Thresholds
+from batchbench import figures
+from batchbench.analysis.combinations import Thresholds
+from batchbench.analysis.comparison import machine_comparison
+from batchbench.tables import load, write
 
 sys.stderr = open(snakemake.log[0], "w")
-runs, limits = derive.load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)
-table = derive.machine_comparison(runs, limits, Thresholds(**snakemake.params.thresholds))
-derive.write({"compare_machines": table}, Path(snakemake.output.table).parent)
+runs, limits = load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)
+table = machine_comparison(runs, limits, Thresholds(**snakemake.params.thresholds))
+write({"compare_machines": table}, Path(snakemake.output.table).parent)
 figures.save(figures.fig_machines(table), snakemake.output.png, snakemake.output.svg)

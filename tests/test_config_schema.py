@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from batchbench.analysis import Thresholds
+from batchbench.analysis.combinations import Thresholds
 from batchbench.build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, SDIST_SUBDIR
 from batchbench.kv_cache import CACHE_TYPE_BYTES
 from batchbench.llama_options import FLASH_ATTN, OPTIONS, SWITCHES

@@ -11,7 +11,10 @@ import yaml
 from conftest import ROOT
 from test_analysis import make_runs
 
-from batchbench import UserError, analysis, derive, figures, plan
+from batchbench import UserError, figures, plan
+from batchbench.analysis.combinations import combinations
+from batchbench.analysis.comparison import comparison_tables, machine_comparison, machine_verdict
+from batchbench.analysis.hardware import hardware_efficiency
 from batchbench.machines import (
     check_executor,
     check_partitions,
@@ -21,6 +24,7 @@ from batchbench.machines import (
     slurm_resources,
 )
 from batchbench.study import Study
+from batchbench.tables import derive
 
 TWO = [{"name": "genoa", "partition": "genoa", "account": "proj", "slurm_extra": ["--reservation=bench"]},
        {"name": "icelake", "partition": "cpu", "constraint": "icelake", "qos": "short"}]
@@ -136,7 +140,7 @@ def two_machines(ratio_tg: float = 1.0, reps=(1.0, 1.1, 0.9)):
 
 def test_machines_are_compared_combination_by_combination_with_the_noise_test():
     runs = two_machines(ratio_tg=2.0)
-    tables = derive.comparison(runs, {"experiment": "e", "build": "b1", "model": "m", "machine": "alpha"})
+    tables = comparison_tables(runs, {"experiment": "e", "build": "b1", "model": "m", "machine": "alpha"})
     ratios = tables["compare"][tables["compare"]["axis"] == "machine"].set_index(["b", "metric"])
     assert ratios.loc[(1, "t_tg"), "ratio"] == pytest.approx(2.0)
     assert ratios.loc[(1, "s_tg"), "ratio"] == pytest.approx(0.5)
@@ -145,14 +149,14 @@ def test_machines_are_compared_combination_by_combination_with_the_noise_test():
     summary = tables["compare_summary"].set_index(["axis", "metric"])
     assert summary.loc[("machine", "s_tg"), "geomean_ratio"] == pytest.approx(0.5)
     assert summary.loc[("machine", "s_tg"), "judged"] == 2
-    sentence, = analysis.machine_verdict(tables["compare"], tables["compare_summary"])
+    sentence, = machine_verdict(tables["compare"], tables["compare_summary"])
     assert sentence.startswith("alpha decodes 2.00x faster than beta (geometric mean over 2 combinations")
     assert "beyond the noise in 2 of 2" in sentence and "beta and alpha process prompts alike" in sentence
 
 
 def test_equal_machines_are_within_the_noise():
-    tables = derive.comparison(two_machines(), {"machine": "alpha"})
-    sentence, = analysis.machine_verdict(tables["compare"], tables["compare_summary"])
+    tables = comparison_tables(two_machines(), {"machine": "alpha"})
+    sentence, = machine_verdict(tables["compare"], tables["compare_summary"])
     assert sentence.startswith("beta and alpha decode alike within the noise in every combination (ratio 1.00")
     assert "beta and alpha process prompts alike" in sentence
 
@@ -160,7 +164,7 @@ def test_equal_machines_are_within_the_noise():
 def test_each_machine_is_held_to_its_own_limits_and_drawn(tmp_path):
     limits = [{"machine": "alpha", "host_name": "node1", "bandwidth_gb_s": 1e-5, "flops_g": 1e-6},
               {"machine": "beta", "host_name": "node1", "bandwidth_gb_s": 2e-5, "flops_g": 4e-6}]
-    table = derive.machine_comparison(two_machines(), limits)
+    table = machine_comparison(two_machines(), limits)
     assert set(table["machine"]) == {"alpha", "beta"}
     by = table.set_index(["machine", "b"])
     # the same achieved rate is half the share of a machine with twice the bandwidth
@@ -177,23 +181,23 @@ def test_each_machine_is_held_to_its_own_limits_and_drawn(tmp_path):
 def test_rows_without_machines_are_analysed_as_before():
     runs = make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}])
     assert runs["machine"].isna().all()
-    table = analysis.combinations(runs)
+    table = combinations(runs)
     assert (table["machine"] == "").all()
-    assert derive.comparison(runs, {})["compare_summary"].empty
-    assert derive.machine_comparison(runs, None).empty
-    assert np.isnan(analysis.hardware_efficiency(table, {"host_name": "x", "bandwidth_gb_s": 1.0})
+    assert comparison_tables(runs, {})["compare_summary"].empty
+    assert machine_comparison(runs, None).empty
+    assert np.isnan(hardware_efficiency(table, {"host_name": "x", "bandwidth_gb_s": 1.0})
                     .loc[0, "bandwidth_pct"])
 
 
 def test_the_report_says_which_machine_is_ahead_and_when_their_jobs_ran_apart():
-    from batchbench import report
+    from batchbench.report import document, sections
 
     runs = two_machines(ratio_tg=2.0)
-    tables = derive.comparison(runs, {"machine": "alpha"})
-    tables["compare_machines"] = derive.machine_comparison(runs, None)
-    r = report.Report()
-    report.machines_section(r, tables)
-    report.comparison_section(r, tables)
+    tables = comparison_tables(runs, {"machine": "alpha"})
+    tables["compare_machines"] = machine_comparison(runs, None)
+    r = document.Report()
+    sections.machines_section(r, tables)
+    sections.comparison_section(r, tables)
     text = " ".join(str(payload) for kind, payload in r.blocks if kind == "text")
     assert "alpha decodes 2.00x faster than beta" in text
     # no start times: not known to be interleaved, said for machines without "compare as an axis"
@@ -231,7 +235,7 @@ def test_summary_model_drift_and_roofline_are_per_machine(tmp_path):
     methods = {"bandwidth_method": "stream", "flops_method": "matmul"}
     limits = [{"machine": "alpha", "host_name": "h", "bandwidth_gb_s": 20.0, "flops_g": 100.0, **methods},
               {"machine": "beta", "host_name": "h", "bandwidth_gb_s": 40.0, "flops_g": 200.0, **methods}]
-    tables = derive.derive(runs, limits)
+    tables = derive(runs, limits)
     model = tables["perf_model"].set_index("machine")
     assert list(model.index) == ["alpha", "beta"]
     assert model.loc["beta", "bandwidth_limit_gb_s"] == 40.0 and model.loc["alpha", "bandwidth_limit_gb_s"] == 20.0
@@ -251,15 +255,15 @@ def test_summary_model_drift_and_roofline_are_per_machine(tmp_path):
 
 
 def test_the_summary_says_which_machine_is_ahead():
-    from batchbench import report
+    from batchbench.report import document, sections
 
     runs = two_machines(ratio_tg=2.0)
-    tables = derive.derive(runs, None)
-    tables.update(derive.comparison(runs, {"machine": "alpha"}))
-    r = report.Report()
-    report.summary_section(r, tables)
+    tables = derive(runs, None)
+    tables.update(comparison_tables(runs, {"machine": "alpha"}))
+    r = document.Report()
+    sections.summary_section(r, tables)
     text = " ".join(str(payload) for kind, payload in r.blocks if kind in ("text", "list"))
     assert "alpha decodes 2.00x faster than beta" in text
     # without machines: no machine column in the report's tables
-    plain = derive.derive(make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}]), None)
-    assert "machine" not in report.shown(plain["combinations"], ["model", "machine", "pp"]).columns
+    plain = derive(make_runs([{"pp": 8, "tg": 8, "b": 1, "t_pp": 1, "t_tg": 1}]), None)
+    assert "machine" not in document.shown(plain["combinations"], ["model", "machine", "pp"]).columns

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, ScalarFormatter  # noqa: E402
 
-from .analysis import SERIES, prompt_tokens  # noqa: E402
+from .analysis.combinations import SERIES, prompt_tokens  # noqa: E402
 from .files import atomic_path  # noqa: E402
 from .outputs import FIGURES  # noqa: E402, F401  (the names, for the scripts)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from .analysis import SERIES
+from .analysis.combinations import SERIES
 from .figures import LINESTYLES, empty_figure, log2_b_axis, plt, scatter_valid, series_label, title
 from .perf_model import KEYS
 

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from .analysis import SERIES, Thresholds, kv_bytes_per_cell, limits_of, saturation_point
+from .analysis.combinations import SERIES, Thresholds
+from .analysis.hardware import kv_bytes_per_cell, limits_of
+from .analysis.questions import saturation_point
 from .models import ModelShape
 from .synth import estimated_decode_bytes, spec_from_config
 

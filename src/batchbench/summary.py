@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .analysis import SERIES
+from .analysis.combinations import SERIES
 from .perf_model import KEYS
 
 COLUMNS = KEYS + [

@@ -1,98 +1,22 @@
-"""The experiment's report: report.md and a self-contained report.html from the same blocks.
-
-The report leads with the answer (a summary per model and build, the key figures), then states
-what this run measured per question, with the numbers; where the run disagrees with the usual
-explanation it says so. Every string from the data is escaped in HTML.
-"""
+"""The report's sections, prose only: every number they print is read from a table (so it is in
+a CSV too). The report leads with the answer (a summary per model and build, the key figures),
+then states what this run measured per question, with the numbers; where the run disagrees with
+the usual explanation it says so."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import os
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .analysis import SERIES, Thresholds, limits_list, machine_verdict, status_counts
-from .files import atomic_path
+from ..analysis.combinations import SERIES, Thresholds, status_counts
+from ..analysis.comparison import machine_verdict
+from ..analysis.hardware import limits_list
+from .document import Report, bool_name, fmt, series_name
 
-MAX_TABLE_ROWS = 60
-FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
 MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
 SUMMARY_LINES = 2  # more series than this are summarised as a compact table
 KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
-
-
-@dataclass
-class Report:
-    """An ordered list of blocks: (kind, payload) with kind heading, text, list, table, figure."""
-    blocks: list[tuple[str, object]] = field(default_factory=list)
-
-    def heading(self, text: str, level: int = 2):
-        self.blocks.append(("heading", (level, text)))
-
-    def text(self, text: str):
-        self.blocks.append(("text", text))
-
-    def items(self, items: list[str]):
-        if items:
-            self.blocks.append(("list", items))
-
-    def table(self, frame: pd.DataFrame, columns: list[str], digits: dict | None = None, source: str = ""):
-        """The columns people read, formatted; a long table is cut, saying where the rest is."""
-        self.blocks.append(("table", shown(frame, columns, digits)))
-        if len(frame) > MAX_TABLE_ROWS:
-            where = f"analysis/{source}.csv" if source else "runs.parquet"
-            self.text(f"The first {MAX_TABLE_ROWS} of {len(frame)} rows; all of them are in {where}.")
-
-    def figure(self, name: str, png: str, caption: str):
-        self.blocks.append(("figure", (name, png, caption)))
-
-    def figure_row(self, figures: list[tuple[str, str, str]]):
-        """Figures side by side (HTML), each linking to its full size; one after another in Markdown."""
-        if figures:
-            self.blocks.append(("figure_row", figures))
-
-
-def fmt(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def bool_name(value) -> bool:
-    """A name is given (not "", None or NaN)."""
-    return isinstance(value, str) and value != ""
-
-
-def shown(frame: pd.DataFrame, columns: list[str], digits: dict | None = None) -> pd.DataFrame:
-    """The columns people read, as formatted strings, at most MAX_TABLE_ROWS rows."""
-    digits = digits or {}
-    # the machine column only where machines are configured (it is "" or empty otherwise)
-    present = [c for c in columns if c in frame and (c != "machine" or frame[c].map(bool_name).any())]
-    out = frame[present].head(MAX_TABLE_ROWS).copy()
-    for column in present:
-        out[column] = [fmt(v, digits.get(column, 2)) for v in out[column]]
-    return out.astype(str)
-
-
-def series_name(row) -> str:
-    return " · ".join(str(row[k]) for k in ("model", "build", "machine", "config")
-                      if isinstance(row.get(k), str) and row.get(k))
-
-
-# ---------------------------------------------------------------- sections
 
 
 def section(r: Report, heading: str, data: pd.DataFrame) -> bool:
@@ -411,30 +335,27 @@ def q1(r: Report, tables: dict):
                 source="n_kv_check")
 
 
-def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
+def q2_q3(r: Report, tables: dict):
     prompt = tables["prompt_phase"]
     r.heading("Q2, Q3. Does the prompt time T_PP grow in proportion to the prompt, so the prompt speed S_PP "
               "stays flat?")
     left_out(r, tables)
-    fitted = prompt[prompt["slope_ms_per_token"].notna()]
-    if fitted.empty:
+    verdict = tables["prompt_verdict"].iloc[0]
+    if not verdict["fits"]:
         r.text("No fit possible: every B has fewer than two prompt sizes. " +
                "; ".join(sorted(set(prompt["note"]) - {""})))
         return
-    linear = fitted[fitted["r2"] >= 0.95]
-    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ 0.95 in "
-           f"{len(linear)} of {len(fitted)} fits, slopes {fitted['slope_ms_per_token'].min():.3f} to "
-           f"{fitted['slope_ms_per_token'].max():.3f} ms per token. "
+    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ {verdict['min_r2']:g} in "
+           f"{verdict['linear_fits']} of {verdict['fits']} fits, slopes {verdict['slope_min_ms_per_token']:.3f} to "
+           f"{verdict['slope_max_ms_per_token']:.3f} ms per token. "
            + ("As expected, T_PP is proportional to the prompt tokens."
-              if len(linear) == len(fitted) else
-              "Where R² < 0.95 this run does not show the expected linear growth."))
-    cv = prompt["s_pp_cv"].dropna()
-    if len(cv):
-        flat = cv.max() <= thresholds.max_cv
-        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
-               f"{cv.max():.0%} across the combinations of each B (every PP and TG); "
-               + ("flat, as expected." if flat else
-                  f"above {thresholds.max_cv:.0%} somewhere, so 'S_PP stays flat' holds only where "
+              if verdict["linear_fits"] == verdict["fits"] else
+              f"Where R² < {verdict['min_r2']:g} this run does not show the expected linear growth."))
+    if pd.notna(verdict["s_pp_cv_max"]):
+        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {verdict['s_pp_cv_min']:.0%} to "
+               f"{verdict['s_pp_cv_max']:.0%} across the combinations of each B (every PP and TG); "
+               + ("flat, as expected." if verdict["flat"] else
+                  f"above {verdict['max_cv']:.0%} somewhere, so 'S_PP stays flat' holds only where "
                   "the CV is small."))
     r.table(prompt, ["model", "build", "machine", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
                      "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
@@ -473,7 +394,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
            "previous B (against growing in proportion), and the saturation point: the smallest B whose "
            f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
     r.items(lines)
-    r.text(seed_verdict(scaling, saturation))
+    r.text(seed_verdict(tables["scaling_verdict"].iloc[0]))
     explained = model_explanation(tables, runs)
     if explained:
         r.text("Why: at small B a decode step is bound by streaming the weights from memory once for all B "
@@ -486,75 +407,46 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
                             "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}, source="generation_scaling")
 
 
-def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
-    """The expected pattern of T_TG: sub-linear in B at first, linear once the machine saturates."""
-    keys = SERIES + ["pp", "tg"]
-    steps = scaling[scaling["regime"] != ""].sort_values("b")
-    if steps.empty:
+def seed_verdict(verdict: pd.Series) -> str:
+    """The expected pattern of T_TG (sub-linear in B at first, linear once the machine saturates),
+    against the counts of the scaling_verdict table."""
+    if not verdict["series"]:
         return "No series has two values of B: the expected pattern (sub-linear, then linear) cannot be checked."
-    first = steps.groupby(keys, dropna=False)["regime"].first()
-    starts_sub = int((first == "sub-linear").sum())
-    points = saturation[(saturation["metric"] == "s_tg") & saturation["saturation_b"].notna()]
-    beyond = steps.merge(points[keys + ["saturation_b"]], on=keys)
-    beyond = beyond[beyond["b"] > beyond["saturation_b"]]
     text = ("Expected: T_TG grows sub-linearly in B at first, then linearly once the machine saturates. "
-            f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. ")
-    if beyond.empty:
+            f"T_TG grew sub-linearly at the first doubling of B in {verdict['starts_sub_linear']} of "
+            f"{verdict['series']} series. ")
+    if not verdict["doublings_beyond_saturation"]:
         text += ("S_TG saturated in none of them within the B measured, so the second half of the expected "
                  "pattern (linear growth once saturated) is not tested by this run.")
-        agrees = starts_sub == len(first)
     else:
-        linear = int(beyond["regime"].isin(["linear", "super-linear"]).sum())
-        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in {linear} of "
-                 f"{len(beyond)} doublings.")
-        agrees = starts_sub == len(first) and linear == len(beyond)
-    return text + (" This agrees with the expected pattern." if agrees else
+        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in "
+                 f"{verdict['linear_beyond_saturation']} of {verdict['doublings_beyond_saturation']} doublings.")
+    return text + (" This agrees with the expected pattern." if verdict["agrees"] else
                    " Where the counts fall short, this run differs from the expected pattern.")
 
 
-def q5(r: Report, runs: pd.DataFrame, tables: dict):
+def q5(r: Report, tables: dict):
     table = tables["combinations"]
     effects = tables["context_effects"]
     if not section(r, "Q5. Whole-run time and speed: is T = T_PP + T_TG and S = N_KV / T, and how do they "
                    "move?", table):
         return
     left_out(r, tables)
-    rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
-    gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
-    plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
-    s_gap = ((plain["n_kv"] / plain["t"] - plain["s"]).abs() / plain["s"]).max() if len(plain) else np.nan
-    r.text(f"Largest |T − T_PP − T_TG| over all rows: {gap:.4f} s; largest relative difference between "
-           f"N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
-    statements = []
-    for metric, name in (("s", "S"), ("s_tg", "S_TG")):
-        for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
-            falls, rises, total = trend(effects, metric, axis)
-            if total:
-                statements.append(f"{name} against {axis.upper()} at fixed {held}: falls from the smallest to "
-                                  f"the largest {axis.upper()} in {falls} of {total} groups, rises in {rises}.")
-    r.items(statements)
-    falls, _, total = trend(effects, "s", "pp")
-    if total:
-        r.text(f"S is expected to fall with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
-               f"in {falls} of {total} groups.")
+    check = tables["whole_run_check"].iloc[0]
+    r.text(f"Largest |T − T_PP − T_TG| over all rows: {check['max_t_gap_s']:.4f} s; largest relative difference "
+           f"between N_KV / T and the printed S (without -pps): {fmt(check['max_s_gap_share'] * 100, 2)}%.")
+    trends = tables["context_trends"]
+    r.items([f"{t.metric.upper()} against {t.axis.upper()} at fixed {t.held}: falls from the smallest to the "
+             f"largest {t.axis.upper()} in {t.falls} of {t.groups} groups, rises in {t.rises}."
+             for t in trends.itertuples() if t.groups])
+    s_pp = trends[(trends["metric"] == "s") & (trends["axis"] == "pp")].iloc[0]
+    if s_pp["groups"]:
+        agrees = s_pp["falls"] > s_pp["groups"] / 2
+        r.text(f"S is expected to fall with PP. This run {'agrees' if agrees else 'disagrees'}: S fell "
+               f"in {s_pp['falls']} of {s_pp['groups']} groups.")
     if effects["tg"].nunique() < 3:
         r.text("S is expected to first rise, then fall with TG: with fewer than three TG values this run "
                "cannot show a rise then a fall.")
-
-
-def trend(effects: pd.DataFrame, metric: str, axis: str) -> tuple[int, int, int]:
-    """In how many groups (the other two of PP, TG, B fixed) the metric falls, rises, from the
-    smallest to the largest value of `axis`; of how many groups with two values or more."""
-    held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
-    falls = rises = total = 0
-    for _, group in effects.groupby(SERIES + held, dropna=False):
-        if group[axis].nunique() < 2:
-            continue
-        ordered = group.sort_values(axis)
-        total += 1
-        falls += bool(ordered[metric].iloc[-1] < ordered[metric].iloc[0])
-        rises += bool(ordered[metric].iloc[-1] > ordered[metric].iloc[0])
-    return falls, rises, total
 
 
 def latency_section(r: Report, tables: dict):
@@ -722,9 +614,9 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     machines_section(r, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
-    q2_q3(r, tables, thresholds)
+    q2_q3(r, tables)
     q4(r, tables, thresholds, runs)
-    q5(r, runs, tables)
+    q5(r, tables)
     model_section(r, tables)
     latency_section(r, tables)
     hardware_section(r, tables, limits)
@@ -737,104 +629,3 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     r.text("Every derived table is in analysis/ as Parquet and CSV: " +
            ", ".join(f"{name}.csv" for name in tables) + ".")
     return r
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def markdown_text(value: str) -> str:
-    """Inline HTML in a name stays text in any Markdown viewer."""
-    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", value)
-
-
-def markdown_cell(value: str) -> str:
-    return markdown_text(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(markdown_cell(c) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def markdown_blocks(base: Path) -> dict:
-    """Block kind -> its Markdown; figures are linked relative to the report."""
-    return {
-        "heading": lambda p: f"{'#' * p[0]} {markdown_text(p[1])}\n",
-        "text": lambda p: f"{markdown_text(p)}\n",
-        "list": lambda p: "\n".join(f"- {markdown_text(item)}" for item in p) + "\n",
-        "table": markdown_table,
-        "figure": lambda p: f"![{p[2]}]({os.path.relpath(p[1], base)})\n\n*{p[2]}*\n",
-        "figure_row": lambda p: "\n".join(f"![{c}]({os.path.relpath(png, base)})\n\n*{c}*\n" for _, png, c in p),
-    }
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    """In its own scrolling box (never wider than the page); a long one folded."""
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
-    table = f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-    if len(frame) > FOLD_ROWS:
-        return f"<details><summary>Show the table ({len(frame)} rows)</summary>{table}</details>"
-    return table
-
-
-def html_figure(name: str, png: str, caption: str, css: str = "") -> str:
-    e = html.escape
-    data = base64.b64encode(Path(png).read_bytes()).decode()
-    return (f'<figure id="{e(name)}"{css}><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(caption)}</figcaption></figure>")
-
-
-def png_aspect(png: str) -> float:
-    """Width / height of a PNG, from its header: figures in a row get widths in this proportion,
-    so they share one height."""
-    header = Path(png).read_bytes()[16:24]
-    return int.from_bytes(header[:4], "big") / max(int.from_bytes(header[4:], "big"), 1)
-
-
-# Block kind -> its HTML, every string from the data escaped.
-HTML_BLOCKS = {
-    "heading": lambda p: f"<h{p[0]}>{html.escape(p[1])}</h{p[0]}>",
-    "text": lambda p: f"<p>{html.escape(p)}</p>",
-    "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
-    "table": html_table,
-    "figure": lambda p: html_figure(*p),
-    "figure_row": lambda p: '<div class="row">' + "".join(
-        html_figure(*f, css=f' class="key" style="flex:{png_aspect(f[1]):.3f} 1 0"') for f in p) + "</div>",
-}
-
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222;
-overflow-wrap:anywhere}*{box-sizing:border-box}
-table{border-collapse:collapse;font-size:12px;margin:0}td,th{border:1px solid #ccc;padding:2px 6px;
-overflow-wrap:normal}th{background:#f3f3f3}.scroll{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
-details{margin:.5em 0 1.5em}summary{cursor:pointer;color:#235}figure{margin:1em 0}
-img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#555}
-.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.row figure.key{min-width:420px;margin:.3em 0}
-.row figure.key img{max-height:280px;object-fit:contain}.row figcaption{font-size:11px}
-h1{font-size:1.4em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-ul{padding-left:1.2em}li{margin:.2em 0}"""
-
-
-def to_markdown(report: Report, base: Path) -> str:
-    blocks = markdown_blocks(base)
-    return "\n".join(blocks[kind](payload) for kind, payload in report.blocks)
-
-
-def to_html(report: Report) -> str:
-    """One file: styles inline, figures as data: URIs, nothing fetched from outside."""
-    title = next((p[1] for k, p in report.blocks if k == "heading"), "report")
-    head = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-            'style-src \'unsafe-inline\'">',
-            f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style>", "</head><body>"]
-    body = [HTML_BLOCKS[kind](payload) for kind, payload in report.blocks]
-    return "\n".join(head + body + ["</body></html>"])
-
-
-def write(report: Report, md_path: str, html_path: str) -> None:
-    for path, text in ((md_path, to_markdown(report, Path(md_path).parent)), (html_path, to_html(report))):
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
