@@ -1,8 +1,11 @@
+# Collect: the plan, imported logs, and every record into one table.
+
+
 rule plan_table:
     output:
-        "results/{experiment}/plan.tsv",
+        paths.PLAN,
     log:
-        "logs/{experiment}/plan_table.log",
+        fill(paths.RULE_LOG, rule="plan_table"),
     conda:
         "../envs/analysis.yaml"
     params:
@@ -16,9 +19,9 @@ rule import_logs:
     input:
         STUDY.imports,
     output:
-        "results/{experiment}/imported.json",
+        paths.IMPORTED,
     log:
-        "logs/{experiment}/import_logs.log",
+        fill(paths.RULE_LOG, rule="import_logs"),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -30,9 +33,9 @@ rule runs_table:
         runs=bench_outputs,
         imported=imported_records,
     output:
-        "results/{experiment}/runs.parquet",
+        paths.RUNS,
     log:
-        "logs/{experiment}/runs_table.log",
+        fill(paths.RULE_LOG, rule="runs_table"),
     conda:
         "../envs/analysis.yaml"
     params:

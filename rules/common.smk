@@ -24,7 +24,8 @@ try:
     from batchbench.config_check import check as check_config
     from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
-    from batchbench.paths import job_key
+    from batchbench import paths
+    from batchbench.paths import fill, job_key
     from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
@@ -91,10 +92,14 @@ FIGURE_CAPTIONS = {
 
 
 def get_final_output():
-    results = Path("results") / STUDY.experiment
     return [
-        str(results / name)
-        for name in ("runs.parquet", "plan.tsv", "report.html", "report.md")
+        fill(template, experiment=STUDY.experiment, ext=ext)
+        for template, ext in (
+            (paths.RUNS, ""),
+            (paths.PLAN, ""),
+            (paths.REPORT, "html"),
+            (paths.REPORT, "md"),
+        )
     ]
 
 
@@ -111,29 +116,27 @@ def machine_comparison(wildcards):
     """Each machine against its own limits, when machines are configured."""
     if not STUDY.machine_axis:
         return {}
-    results = f"results/{wildcards.experiment}"
+    name = {"experiment": wildcards.experiment, "name": "compare_machines"}
     return {
-        "machines": f"{results}/analysis/compare_machines.parquet",
-        "machines_figure": f"{results}/figures/compare_machines.png",
+        "machines": fill(paths.MACHINE_COMPARISON, **name, ext="parquet"),
+        "machines_figure": fill(paths.MACHINE_COMPARISON, **name, ext="png"),
     }
 
 
 def comparison_runs(wildcards):
-    return [f"results/{wildcards.experiment}/runs.parquet"] + [
-        f"results/{other}/runs.parquet" for other in ANALYSIS["compare_with"]
-    ]
+    return [paths.runs_of(e) for e in [wildcards.experiment, *ANALYSIS["compare_with"]]]
 
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
+    machine = machine_of(wildcards)
     return cluster_threads(
-        max(
-            (
-                STUDY.cpus(job)
+        res.limits_cpus(
+            [
+                res.job_cpus(job.option_map)
                 for job in STUDY.jobs
-                if STUDY.machine_of(job) is machine_of(wildcards)
-            ),
-            default=1,
+                if STUDY.machine_of(job) is machine
+            ]
         )
     )
 
@@ -144,7 +147,7 @@ def machine_limits(wildcards):
     if not STUDY.jobs:
         return []
     return [
-        f"results/{wildcards.experiment}/machine/{m.path}limits.json"
+        fill(paths.LIMITS, experiment=wildcards.experiment, machine=m.path)
         for m in STUDY.machines
     ]
 
@@ -175,7 +178,8 @@ def bench_outputs(wildcards):
             machine_settings.check_executor(STUDY.machines, submitting())
         except UserError as err:
             raise WorkflowError(f"config error (nothing was run):\n{err}")
-    return [f"results/{wildcards.experiment}/runs/{path}.json" for path in JOBS]
+    run = fill(paths.RUN, experiment=wildcards.experiment).replace(paths.JOB_KEY, "{}")
+    return [run.format(path) for path in JOBS]
 
 
 def bench_job(wildcards):
@@ -184,7 +188,9 @@ def bench_job(wildcards):
 
 
 def imported_records(wildcards):
-    return [f"results/{wildcards.experiment}/imported.json"] if STUDY.imports else []
+    return (
+        [fill(paths.IMPORTED, experiment=wildcards.experiment)] if STUDY.imports else []
+    )
 
 
 def bench_priority(wildcards):
@@ -200,14 +206,14 @@ def bench_spec(wildcards):
 
 def submitting():
     """Whether jobs go to a cluster from here (rather than run here or inside an allocation)."""
-    return not workflow.local_exec and not workflow.remote_exec
+    return res.submitting(workflow.local_exec, workflow.remote_exec)
 
 
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
     cluster allocation, alone or holding a group of them) a benchmark claims every core, so
     nothing of the workflow runs beside a measurement."""
-    return cluster_threads(STUDY.cpus(bench_job(wildcards)))
+    return cluster_threads(res.job_cpus(bench_job(wildcards).option_map))
 
 
 # a per-job GPU request only when some build could use one (each function costs dry-run time)
@@ -215,33 +221,25 @@ ANY_GPU_BUILD = any(build.gpu_backend for build in STUDY.builds)
 
 
 def bench_gpus(wildcards):
-    return STUDY.gpus(bench_job(wildcards))
+    job = bench_job(wildcards)
+    return res.job_gpus(STUDY.build_by_dir[job.build_dir].gpu_backend, job.option_map)
 
 
 def bench_mem_mb(wildcards):
-    return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
+    return res.mem_mb(STUDY.memory_bytes(bench_job(wildcards)))
 
 
 def cluster_threads(request):
-    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
-    every CPU the allocation holds (so the job step never asks for more); run here, every core.
-    """
-    if submitting():
-        return request
-    if workflow.remote_exec:
-        return res.allocated_cpus(workflow.cores)
-    return workflow.cores
+    """Threads of a job (resources.cluster_threads): `request` when submitted to a cluster, else
+    every CPU there is."""
+    return res.cluster_threads(
+        request, workflow.cores, workflow.local_exec, workflow.remote_exec
+    )
 
 
 # Minutes a benchmark job may take on a scheduler: every attempt its run policy allows (None: no
 # timeout, the partition's limit, before which the runner stops and records a timeout).
-POLICY = run_policy(STUDY.run)
-BENCH_RUNTIME = res.bench_runtime_min(
-    POLICY["timeout_s"],
-    int(POLICY["retries"]),
-    int(POLICY["remeasure"]),
-    POLICY["remeasure_wait_s"],
-)
+BENCH_RUNTIME = res.bench_runtime(run_policy(STUDY.run))
 
 
 def build_threads(wildcards):
@@ -311,9 +309,11 @@ def model_inputs(wildcards):
     if model.path:
         return [ancient(model.path)]
     if model.quantizer:  # the first machine's build (models are made there)
-        return [
-            ancient(
-                f"results/{wildcards.experiment}/builds/{STUDY.machines[0].path}{model.quantizer.dir}.json"
-            )
-        ]
+        build = fill(
+            paths.BUILD,
+            experiment=wildcards.experiment,
+            machine=STUDY.machines[0].path,
+            build=model.quantizer.dir,
+        )
+        return [ancient(build)]
     return []

@@ -66,16 +66,16 @@ def test_the_machines_are_compared_combination_by_combination(machines_run):
     ratios = ratios[ratios["axis"] == "machine"]
     assert set(ratios["baseline"]) == {"first"} and set(ratios["other"]) == {"second"}
     assert sorted(ratios.loc[ratios["metric"] == "s_tg", "b"]) == [1, 2]
-    summary = pd.read_parquet(results / "analysis" / "compare_summary.parquet")
+    summary = pd.read_parquet(results / "comparison" / "compare_summary.parquet")
     s_tg = summary[(summary["axis"] == "machine") & (summary["metric"] == "s_tg")].iloc[0]
     # every combination with 3 repetitions per machine: the noise test judged each (its verdict and
     # the ratio are measurements of a shared VM, not asserted)
     assert s_tg["matched"] == 2 and s_tg["judged"] == 2
     assert 0 < s_tg["geomean_ratio"] < 10
-    shares = pd.read_parquet(results / "analysis" / "compare_machines.parquet")
+    shares = pd.read_parquet(results / "machine_comparison" / "compare_machines.parquet")
     assert set(shares["machine"]) == {"first", "second"}
     assert shares["bandwidth_pct"].notna().all() and shares["flops_pct"].notna().all()
-    assert (results / "figures" / "compare_machines.png").stat().st_size > 10_000
+    assert (results / "machine_comparison" / "compare_machines.png").stat().st_size > 10_000
     report = (results / "report.md").read_text()
     machines = report.split("## Machines", 1)[1]
     assert re.search(r"(first|second) decodes [\d.]+x faster than|second and first decode alike within the noise",

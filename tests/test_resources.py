@@ -72,9 +72,8 @@ def test_threads_are_the_request_when_submitting_and_every_core_otherwise():
     assert res.cluster_threads(4, cores=2, local_exec=False, remote_exec=True, env={}) == 2
 
 
-def test_limits_models_and_memory_units():
+def test_limits_and_memory_units():
     assert res.limits_cpus([]) == 1 and res.limits_cpus([2, 8, 4]) == 8
-    assert res.model_cpus(False, 16) == 1 and res.model_cpus(True, 16) == res.build_threads(16) == 8
     assert res.mem_mb(1) == 1 and res.mem_mb(2**20) == 1 and res.mem_mb(2**20 + 1) == 2
 
 

@@ -8,6 +8,8 @@ empty without `machines`), `{model}`, `{build}` (file-name forms of the names), 
 
 from __future__ import annotations
 
+import re
+
 # A benchmark job: machine, model, build, option set, combination and repetition.
 JOB_KEY = "{machine}{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}"
 
@@ -19,18 +21,39 @@ RUN = EXPERIMENT + f"/runs/{JOB_KEY}.json"
 PLAN = EXPERIMENT + "/plan.tsv"
 IMPORTED = EXPERIMENT + "/imported.json"
 RUNS = EXPERIMENT + "/runs.parquet"
-LIMITS = EXPERIMENT + "/machine/{machine}limits.json"
-TABLE = EXPERIMENT + "/analysis/{table}.{ext}"
-FIGURE = EXPERIMENT + "/figures/{name}.{ext}"
-REPORT = EXPERIMENT + "/report.{ext}"
+# each folder is written by one rule
+LIMITS = EXPERIMENT + "/machine/{machine}limits.json"  # measure_limits
+TABLE = EXPERIMENT + "/analysis/{table}.{ext}"  # analysis_tables
+FIGURE = EXPERIMENT + "/figures/{name}.{ext}"  # plot_figures
+COMPARISON = EXPERIMENT + "/comparison/{name}.{ext}"  # compare_runs: compare, compare_summary
+MACHINE_COMPARISON = EXPERIMENT + "/machine_comparison/{name}.{ext}"  # compare_machines
+REPORT = EXPERIMENT + "/report.{ext}"  # write_report
 
+# logs/<experiment>/<rule>.log, or a folder of them per rule
 LOGS = "logs/{experiment}"
+RULE_LOG = LOGS + "/{rule}.log"
+BUILD_LOG = LOGS + "/build_llama/{machine}{build}.log"
+MODEL_LOG = LOGS + "/prepare_model/{model}.log"
+SETUP_LOG = LOGS + "/bench_setup/{machine}{model}/{build}.log"
 RUN_LOG = LOGS + f"/bench_run/{JOB_KEY}.log"
+LIMITS_LOG = LOGS + "/{machine}measure_limits.log"
 
 
 def job_key(machine: str, model: str, build: str, opts: str, pp, tg, b, rep) -> str:
     """`machine` is the machine's folder with its slash, or empty."""
     return JOB_KEY.format(machine=machine, model=model, build=build, opts=opts, pp=pp, tg=tg, b=b, rep=rep)
+
+
+def table_folder(name: str) -> str:
+    """The folder of results/<experiment>/ that holds a derived table (and its CSV)."""
+    if name in ("compare", "compare_summary"):
+        return "comparison"
+    return "machine_comparison" if name == "compare_machines" else "analysis"
+
+
+def fill(template: str, **fields) -> str:
+    """The template with these fields filled in and the others left as wildcards."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(fields[m[1]]) if m[1] in fields else m[0], template)
 
 
 def runs_of(experiment: str) -> str:

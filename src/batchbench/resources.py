@@ -90,11 +90,6 @@ def limits_cpus(job_cpus: list[int]) -> int:
     return max(job_cpus, default=1)
 
 
-def model_cpus(quantized: bool, cores: int) -> int:
-    """Writing a model is one thread; quantizing it uses several."""
-    return build_threads(cores) if quantized else 1
-
-
 def mem_mb(nbytes: int) -> int:
     """Bytes as the MiB a scheduler is asked for (rounded up)."""
     return -(-nbytes // 2**20)

@@ -225,12 +225,6 @@ class Study:
         """What a job may use at most (resources.memory_bytes), with its model."""
         return resources.memory_bytes(self.model_by_dir[job.model_dir], job)
 
-    def cpus(self, job: Job) -> int:
-        return resources.job_cpus(job.option_map)
-
-    def gpus(self, job: Job) -> int:
-        return resources.job_gpus(self.build_by_dir[job.build_dir].gpu_backend, job.option_map)
-
     def skipped_records(self) -> list[dict]:
         return [record.skipped(self.experiment, job) for job in self.skipped]
 

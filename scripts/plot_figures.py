@@ -1,4 +1,4 @@
-"""Draw every figure of the experiment from its analysis tables (rule figures)."""
+"""Draw every figure of the experiment from its analysis tables (rule plot_figures)."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Write report.md and the self-contained report.html (rule report)."""
+"""Write report.md and the self-contained report.html (rule write_report)."""
 
 import json
 import sys

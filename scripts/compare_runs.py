@@ -1,4 +1,4 @@
-"""Compare experiments, builds and models combination by combination (rule comparison)."""
+"""Compare experiments, builds and models combination by combination (rule compare_runs)."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Each machine's speeds against its own limits, and S_TG against B per machine (rule machine_comparison)."""
+"""Each machine's speeds against its own limits, and S_TG against B per machine (rule compare_machines)."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Measure this machine's memory bandwidth and arithmetic rate (rule machine_limits)."""
+"""Measure this machine's memory bandwidth and arithmetic rate (rule measure_limits)."""
 
 import sys
 
