@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..paths import table_folder
+
 MAX_TABLE_ROWS = 60
 
 
@@ -30,7 +32,7 @@ class Report:
         """The columns people read, formatted; a long table is cut, saying where the rest is."""
         self.blocks.append(("table", shown(frame, columns, digits)))
         if len(frame) > MAX_TABLE_ROWS:
-            where = f"analysis/{source}.csv" if source else "runs.parquet"
+            where = f"{table_folder(source)}/{source}.csv" if source else "runs.parquet"
             self.text(f"The first {MAX_TABLE_ROWS} of {len(frame)} rows; all of them are in {where}.")
 
     def figure(self, name: str, png: str, caption: str):

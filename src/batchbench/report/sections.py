@@ -12,6 +12,7 @@ import pandas as pd
 from ..analysis.combinations import SERIES, Thresholds, status_counts
 from ..analysis.comparison import machine_verdict
 from ..analysis.hardware import limits_list
+from ..paths import table_folder
 from .document import Report, bool_name, fmt, series_name
 
 MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
@@ -626,6 +627,6 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     for name, (png, caption) in figures.items():
         r.figure(name, png, caption)
     r.heading("Tables")
-    r.text("Every derived table is in analysis/ as Parquet and CSV: " +
-           ", ".join(f"{name}.csv" for name in tables) + ".")
+    r.text("Every derived table is in Parquet and CSV: " +
+           ", ".join(f"{table_folder(name)}/{name}.csv" for name in tables) + ".")
     return r
