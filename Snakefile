@@ -37,6 +37,7 @@ localrules:
     analysis_tables,
     plot_figures,
     compare_runs,
+    compare_machines,
     write_report,
 
 

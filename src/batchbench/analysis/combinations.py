@@ -10,14 +10,17 @@ import numpy as np
 import pandas as pd
 
 from ..collect import COLUMNS
+from ..llama_options import OPTION_COLUMNS
+from ..metrics import COMBINATION as COMBINATION_KEYS
+from ..metrics import MEASURED
+from ..record import STATUSES
 
-METRICS = ["n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s"]
-COMBINATION = ["pp", "tg", "b"]
+METRICS = list(MEASURED)
+COMBINATION = list(COMBINATION_KEYS)
 SERIES = ["experiment", "model", "build", "machine", "config"]
 
 # Options that make two rows different measurements; those that vary form the `config` label.
-OPTIONS = ["batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
-           "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate", "extra_args"]
+OPTIONS = [*OPTION_COLUMNS, "extra_args"]
 
 # Carried from the rows into the per-combination table (the same for every repetition).
 CARRIED = ["host_name", "host_cpu", "imported", "source_file", "pp_shared", "kv_unified", "n_gpu_layers",
@@ -248,4 +251,4 @@ def failures(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def status_counts(runs: pd.DataFrame) -> dict[str, int]:
-    return {s: int((runs["status"] == s).sum()) for s in ("ok", "skipped", "failed", "timeout")}
+    return {s: int((runs["status"] == s).sum()) for s in STATUSES}
