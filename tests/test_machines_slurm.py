@@ -62,7 +62,7 @@ def test_two_partitions_of_one_node_type_share_one_build(machines_run):
 def test_the_machines_are_compared_combination_by_combination(machines_run):
     workdir, _, _ = machines_run
     results = workdir / "results" / "machines"
-    ratios = pd.read_parquet(results / "analysis" / "compare.parquet")
+    ratios = pd.read_parquet(results / "comparison" / "compare.parquet")
     ratios = ratios[ratios["axis"] == "machine"]
     assert set(ratios["baseline"]) == {"first"} and set(ratios["other"]) == {"second"}
     assert sorted(ratios.loc[ratios["metric"] == "s_tg", "b"]) == [1, 2]
