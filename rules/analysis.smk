@@ -1,9 +1,9 @@
 # The machine's own limits, measured where benchmarks run (taking every core, like a benchmark).
 rule machine_limits:
     output:
-        "results/{experiment}/machine/limits.json",
+        f"{RESULTS}/machine/limits.json",
     log:
-        "logs/{experiment}/machine_limits.log",
+        f"{LOGS}/machine_limits.log",
     conda:
         "../envs/analysis.yaml"
     threads: limits_threads
@@ -17,13 +17,13 @@ rule machine_limits:
 
 rule analysis_tables:
     input:
-        runs="results/{experiment}/runs.parquet",
+        runs=f"{RESULTS}/runs.parquet",
         limits=machine_limits,
     output:
-        expand("results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES),
+        expand(f"{RESULTS}/analysis/{{table}}.parquet", table=ANALYSIS_TABLES),
         [
             report(
-                f"results/{{experiment}}/analysis/{table}.csv",
+                f"{RESULTS}/analysis/{table}.csv",
                 caption=f"../report/tables/{table}.rst",
                 category="Tables",
                 labels={"table": table},
@@ -31,7 +31,7 @@ rule analysis_tables:
             for table in ANALYSIS_TABLES
         ],
     log:
-        "logs/{experiment}/analysis_tables.log",
+        f"{LOGS}/analysis_tables.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -44,23 +44,20 @@ rule analysis_tables:
 
 rule figures:
     input:
-        expand("results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES),
+        expand(f"{RESULTS}/analysis/{{table}}.parquet", table=ANALYSIS_TABLES),
     output:
         **{
             f"{name}_png": report(
-                f"results/{{experiment}}/figures/{name}.png",
+                f"{RESULTS}/figures/{name}.png",
                 caption=f"../report/figures/{name}.rst",
                 category="Figures",
                 labels={"figure": name},
             )
             for name in FIGURE_NAMES
         },
-        **{
-            f"{name}_svg": f"results/{{experiment}}/figures/{name}.svg"
-            for name in FIGURE_NAMES
-        },
+        **{f"{name}_svg": f"{RESULTS}/figures/{name}.svg" for name in FIGURE_NAMES},
     log:
-        "logs/{experiment}/figures.log",
+        f"{LOGS}/figures.log",
     conda:
         "../envs/analysis.yaml"
     script:
@@ -69,19 +66,17 @@ rule figures:
 
 rule report:
     input:
-        runs="results/{experiment}/runs.parquet",
+        runs=f"{RESULTS}/runs.parquet",
         limits=machine_limits,
-        tables=expand(
-            "results/{{experiment}}/analysis/{table}.parquet", table=ANALYSIS_TABLES
-        ),
-        figures=expand("results/{{experiment}}/figures/{name}.png", name=FIGURE_NAMES),
-        comparison="results/{experiment}/analysis/compare_summary.parquet",
-        comparison_figure="results/{experiment}/figures/compare.png",
+        tables=expand(f"{RESULTS}/analysis/{{table}}.parquet", table=ANALYSIS_TABLES),
+        figures=expand(f"{RESULTS}/figures/{{name}}.png", name=FIGURE_NAMES),
+        comparison=f"{RESULTS}/analysis/compare_summary.parquet",
+        comparison_figure=f"{RESULTS}/figures/compare.png",
     output:
-        md="results/{experiment}/report.md",
-        html="results/{experiment}/report.html",
+        md=f"{RESULTS}/report.md",
+        html=f"{RESULTS}/report.html",
     log:
-        "logs/{experiment}/report.log",
+        f"{LOGS}/report.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -100,25 +95,25 @@ rule comparison:
         runs=comparison_runs,
     output:
         tables=expand(
-            "results/{{experiment}}/analysis/{table}.parquet",
+            f"{RESULTS}/analysis/{{table}}.parquet",
             table=["compare", "compare_summary"],
         ),
-        ratios_csv="results/{experiment}/analysis/compare.csv",
+        ratios_csv=f"{RESULTS}/analysis/compare.csv",
         summary_csv=report(
-            "results/{experiment}/analysis/compare_summary.csv",
+            f"{RESULTS}/analysis/compare_summary.csv",
             caption="../report/tables/compare_summary.rst",
             category="Tables",
             labels={"table": "compare_summary"},
         ),
         png=report(
-            "results/{experiment}/figures/compare.png",
+            f"{RESULTS}/figures/compare.png",
             caption="../report/figures/compare.rst",
             category="Figures",
             labels={"figure": "compare"},
         ),
-        svg="results/{experiment}/figures/compare.svg",
+        svg=f"{RESULTS}/figures/compare.svg",
     log:
-        "logs/{experiment}/comparison.log",
+        f"{LOGS}/comparison.log",
     conda:
         "../envs/analysis.yaml"
     params:

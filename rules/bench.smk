@@ -1,12 +1,12 @@
 # What a benchmark job runs: one build with one model (the job reads one small file).
 rule bench_setup:
     input:
-        build="results/{experiment}/builds/{build}.json",
-        model="results/{experiment}/models/{model}.json",
+        build=f"{RESULTS}/builds/{{build}}.json",
+        model=f"{RESULTS}/models/{{model}}.json",
     output:
-        "results/{experiment}/setups/{model}/{build}.json",
+        f"{RESULTS}/setups/{{model}}/{{build}}.json",
     log:
-        "logs/{experiment}/bench_setup/{model}/{build}.log",
+        f"{LOGS}/bench_setup/{{model}}/{{build}}.log",
     priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"
@@ -20,20 +20,20 @@ rule bench_setup:
 # the setup file is merely remade (ancient), nor for run policy or interpreter (environment).
 rule bench_run:
     input:
-        ancient("results/{experiment}/setups/{model}/{build}.json"),
+        ancient(f"{RESULTS}/setups/{{model}}/{{build}}.json"),
     output:
-        "results/{experiment}/runs/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.json",
+        f"{RESULTS}/runs/{{model}}/{{build}}/{{combination}}.json",
     log:
-        "logs/{experiment}/bench_run/{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}.log",
+        f"{LOGS}/bench_run/{{model}}/{{build}}/{{combination}}.log",
     priority: bench_priority
     conda:
         "../envs/bench.yaml"
     threads: bench_threads
     resources:
+        **BENCH_RESOURCES,
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
         slurm_extra=res.EXCLUSIVE,
-        gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
     shell:

@@ -2,9 +2,9 @@
 # only builds when no such build exists; it always records what the binary says of itself.
 rule build_llama:
     output:
-        "results/{experiment}/builds/{build}.json",
+        f"{RESULTS}/builds/{{build}}.json",
     log:
-        "logs/{experiment}/build_llama/{build}.log",
+        f"{LOGS}/build_llama/{{build}}.log",
     priority: SETUP_PRIORITY
     conda:
         "../envs/build.yaml"

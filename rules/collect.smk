@@ -1,8 +1,8 @@
 rule plan_table:
     output:
-        "results/{experiment}/plan.tsv",
+        f"{RESULTS}/plan.tsv",
     log:
-        "logs/{experiment}/plan_table.log",
+        f"{LOGS}/plan_table.log",
     conda:
         "../envs/analysis.yaml"
     params:
@@ -16,9 +16,9 @@ rule import_logs:
     input:
         STUDY.imports,
     output:
-        "results/{experiment}/imported.json",
+        f"{RESULTS}/imported.json",
     log:
-        "logs/{experiment}/import_logs.log",
+        f"{LOGS}/import_logs.log",
     conda:
         "../envs/analysis.yaml"
     script:
@@ -30,9 +30,9 @@ rule runs_table:
         runs=bench_outputs,
         imported=imported_records,
     output:
-        "results/{experiment}/runs.parquet",
+        f"{RESULTS}/runs.parquet",
     log:
-        "logs/{experiment}/runs_table.log",
+        f"{LOGS}/runs_table.log",
     conda:
         "../envs/analysis.yaml"
     params:

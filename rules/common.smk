@@ -1,8 +1,11 @@
+import inspect
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
@@ -41,6 +44,12 @@ except UserError as err:
     sys.exit(f"config error (nothing was run):\n{err}")
 
 JOBS = {job.relpath(): job for job in STUDY.jobs}
+# The experiment's folders, literal in every rule's paths (one experiment per run): Snakemake
+# finds the rules that may make a file among those whose paths start like it, for each job's
+# files; with an {experiment} wildcard, every output of every rule under results/ was a
+# candidate for every file (a fifth more calls planning each benchmark job).
+RESULTS = f"results/{STUDY.experiment}"
+LOGS = f"logs/{STUDY.experiment}"
 # Earlier in the interleaved order = higher priority, so jobs run in that order.
 PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 # Builds and models first, so the first job of the order does not wait for its model.
@@ -57,14 +66,11 @@ def one_of(names):
 
 
 wildcard_constraints:
-    experiment=re.escape(STUDY.experiment),
     model=one_of(m.dir for m in STUDY.models),
     build=one_of(b.dir for b in STUDY.builds),
-    opts=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*",
-    pp=r"\d+",
-    tg=r"\d+",
-    b=r"\d+",
-    rep=r"\d+",
+    # a benchmark job's options and numbers, one wildcard: every wildcard is a cost of each of
+    # its functions' calls (Snakemake builds them into a new object at each), so of planning
+    combination=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*/pp\d+_tg\d+_b\d+_r\d+",
 
 
 ANALYSIS = config["analysis"]
@@ -99,7 +105,7 @@ COMPARISON_BASELINES = {
 
 
 def comparison_runs(wildcards):
-    return [f"results/{wildcards.experiment}/runs.parquet"] + [
+    return [f"{RESULTS}/runs.parquet"] + [
         f"results/{other}/runs.parquet" for other in ANALYSIS["compare_with"]
     ]
 
@@ -111,28 +117,39 @@ def limits_threads(wildcards):
 
 def machine_limits(wildcards):
     """Measured only where this experiment runs benchmarks (imported rows come from elsewhere)."""
-    return [f"results/{wildcards.experiment}/machine/limits.json"] if STUDY.jobs else []
+    return [f"{RESULTS}/machine/limits.json"] if STUDY.jobs else []
 
 
 def bench_outputs(wildcards):
     """Every job's record, in the interleaved order the grid was expanded in."""
-    return [f"results/{wildcards.experiment}/runs/{path}.json" for path in JOBS]
+    return [f"{RESULTS}/runs/{path}.json" for path in JOBS]
+
+
+def per_job(func):
+    """A function Snakemake calls for every benchmark job, with its signature inspected once.
+    Snakemake reads the signature of a rule's function at each call (to pass only the arguments
+    it takes), unless the function carries it, as Snakemake's own wrappers do: on a large grid
+    that reading was a third of the cost of each call."""
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
 
 
 def bench_job(wildcards):
     w = wildcards
-    return JOBS[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
+    return JOBS[f"{w.model}/{w.build}/{w.combination}"]
 
 
 def imported_records(wildcards):
-    return [f"results/{wildcards.experiment}/imported.json"] if STUDY.imports else []
+    return [f"{RESULTS}/imported.json"] if STUDY.imports else []
 
 
+@per_job
 def bench_priority(wildcards):
     w = wildcards
-    return PRIORITY[f"{w.model}/{w.build}/{w.opts}/pp{w.pp}_tg{w.tg}_b{w.b}_r{w.rep}"]
+    return PRIORITY[f"{w.model}/{w.build}/{w.combination}"]
 
 
+@per_job
 def bench_spec(wildcards):
     return spec_json(STUDY.job_spec(bench_job(wildcards)))
 
@@ -142,6 +159,7 @@ def submitting():
     return not workflow.local_exec and not workflow.remote_exec
 
 
+@per_job
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
     cluster allocation, alone or holding a group of them) a benchmark claims every core, so
@@ -153,12 +171,40 @@ def bench_threads(wildcards):
 ANY_GPU_BUILD = any(build.gpu_backend for build in STUDY.builds)
 
 
+@per_job
 def bench_gpus(wildcards):
     return STUDY.gpus(bench_job(wildcards))
 
 
+@per_job
 def bench_mem_mb(wildcards):
     return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
+
+
+def default_tmpdir():
+    """The temporary folder Snakemake's default `tmpdir` resource gives a job, or None where the
+    user set another (--default-resources tmpdir=...). That default is an expression Snakemake
+    evaluates anew for every job (on a large grid a quarter of what planning spends on a
+    benchmark job's resources); its value is this process's temporary folder, the same once as
+    for every job (a cluster job parses the workflow again on its node, and gets the node's).
+    """
+    defaults = workflow.resource_settings.default_resources
+    if defaults is None:
+        return tempfile.gettempdir()
+    given = defaults["tmpdir"] if "tmpdir" in defaults else None
+    return (
+        tempfile.gettempdir()
+        if getattr(given, "raw", given) == "system_tmpdir"
+        else None
+    )
+
+
+# Resources of a benchmark job beside its memory, time and exclusivity: a GPU only where some
+# build could use one (a CPU build's jobs ask nothing, as with gpu=0), the temporary folder.
+BENCH_RESOURCES = {
+    **({"gpu": bench_gpus} if ANY_GPU_BUILD else {}),
+    **({"tmpdir": tmp} if (tmp := default_tmpdir()) else {}),
+}
 
 
 def cluster_threads(request):
@@ -247,7 +293,5 @@ def model_inputs(wildcards):
     if model.path:
         return [ancient(model.path)]
     if model.quantizer:
-        return [
-            ancient(f"results/{wildcards.experiment}/builds/{model.quantizer.dir}.json")
-        ]
+        return [ancient(f"{RESULTS}/builds/{model.quantizer.dir}.json")]
     return []

@@ -4,9 +4,9 @@ rule prepare_model:
     input:
         model_inputs,
     output:
-        "results/{experiment}/models/{model}.json",
+        f"{RESULTS}/models/{{model}}.json",
     log:
-        "logs/{experiment}/prepare_model/{model}.log",
+        f"{LOGS}/prepare_model/{{model}}.log",
     priority: SETUP_PRIORITY
     conda:
         "../envs/bench.yaml"

@@ -52,7 +52,7 @@ class Job:
     def option_map(self) -> dict:
         return dict(self.options)
 
-    @property
+    @functools.cached_property
     def opts_slug(self) -> str:
         parts = []
         for key, value in self.options:
