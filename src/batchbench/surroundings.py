@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import dataclass
 
 PRESSURE_FILES = {"cpu": "/proc/pressure/cpu", "memory": "/proc/pressure/memory"}
 
@@ -49,12 +48,18 @@ def _cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
     return ticks[7], sum(ticks[:8])
 
 
-@dataclass
 class Snapshot:
-    wall: float
-    children: resource.struct_rusage
-    pressure: dict[str, dict[str, int] | None]
-    ticks: tuple[int, int] | None
+    """The counters at one moment (a plain class: `dataclasses` would cost every job its import)."""
+
+    __slots__ = ("wall", "children", "pressure", "ticks")
+
+    def __init__(self, wall: float, children: resource.struct_rusage,
+                 pressure: dict[str, dict[str, int] | None], ticks: tuple[int, int] | None):
+        self.wall, self.children, self.pressure, self.ticks = wall, children, pressure, ticks
+
+    def __repr__(self) -> str:
+        return (f"Snapshot(wall={self.wall!r}, children={self.children!r}, pressure={self.pressure!r}, "
+                f"ticks={self.ticks!r})")
 
     @classmethod
     def take(cls, pressure_files: dict[str, str] = PRESSURE_FILES, stat: str = "/proc/stat") -> Snapshot:
