@@ -5,9 +5,10 @@ rule plan_table:
         f"{LOGS}/plan_table.log",
     conda:
         "../envs/analysis.yaml"
+    # functions: computed when the job is planned, not by every cluster job's own start
     params:
-        rows=STUDY.plan_rows(),
-        summary=STUDY.summary,
+        rows=lambda wildcards: STUDY.plan_rows(),
+        summary=lambda wildcards: STUDY.summary,
     script:
         "../scripts/plan_table.py"
 
@@ -36,6 +37,6 @@ rule runs_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        skipped=STUDY.skipped_records(),
+        skipped=lambda wildcards: STUDY.skipped_records(),
     script:
         "../scripts/runs_table.py"

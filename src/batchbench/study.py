@@ -31,9 +31,12 @@ BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K":
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
-# CPU seconds Snakemake takes to plan one benchmark job (bench/scale.py, 2-core host: 10,000 jobs
-# in about 25 s), and the grid size from which the plan says so before it starts.
-PLAN_SECONDS_PER_JOB = 0.0026
+# CPU seconds Snakemake takes to plan one benchmark job (measured on a shared 2-core host: 14 s
+# for 10,000 jobs in bench/scale.py, 135 s for 100,000), and to read the grid again when a cluster
+# job starts (3.3 s for 100,000, 1.7 s for 10,000); the grid size from which the plan says so
+# before it starts.
+PLAN_SECONDS_PER_JOB = 0.0014
+PARSE_SECONDS_PER_JOB = 0.00002
 LARGE_GRID = 20000
 MEMORY_MARGIN = 1.15
 MEMORY_OVERHEAD = 256 << 20
@@ -116,8 +119,9 @@ class Study:
         self.build_by_dir = {b.dir: b for b in self.builds}
         all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
                           [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)))
-        self.jobs = self._with_sentinel([j for j in all_jobs if j.skip_reason() is None])
-        self.skipped = [j for j in all_jobs if j.skip_reason() is not None]
+        fits = [j.skip_reason() is None for j in all_jobs]
+        self.jobs = self._with_sentinel([j for j, ok in zip(all_jobs, fits, strict=True) if ok])
+        self.skipped = [j for j, ok in zip(all_jobs, fits, strict=True) if not ok]
         if all_jobs and not self.jobs:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")
@@ -311,12 +315,12 @@ class Study:
         """For a large grid, how long Snakemake will take to plan it and how to split it."""
         if len(self.jobs) < LARGE_GRID:
             return ""
-        minutes = len(self.jobs) * PLAN_SECONDS_PER_JOB / 60
-        return (f"{len(self.jobs)} benchmark jobs: Snakemake needs about {minutes:.0f} min of one core to plan "
-                "them, at every start (and on a cluster in every job's re-parse). To plan faster, split the "
-                "grid into experiments of fewer than "
-                f"{LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, compared "
-                "with `analysis.compare_with`).")
+        n = len(self.jobs)
+        return (f"{n} benchmark jobs: Snakemake needs about {duration(n * PLAN_SECONDS_PER_JOB)} of one core to "
+                "plan them, at every start (a cluster job's own start reads the grid again: about "
+                f"{duration(1.5 + n * PARSE_SECONDS_PER_JOB)}). To plan faster, split the grid into experiments of "
+                f"fewer than {LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, "
+                "compared with `analysis.compare_with`).")
 
     def _skipped_lines(self, most: int = 10) -> str:
         """The skipped combinations and why (the first few; plan.tsv has them all)."""
@@ -336,6 +340,11 @@ class Study:
                         "extra_args": list(job.extra_args), "status": "skipped",
                         "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
         return out
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `4 min`: a rough duration in words."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def spec_json(spec: dict) -> str:
