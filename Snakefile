@@ -23,12 +23,13 @@ configfile:
     / "config.yaml"
 
 
+# one file per stage: setup, measure, collect, analyse, report
 include: "rules/common.smk"
-include: "rules/build.smk"
-include: "rules/models.smk"
-include: "rules/bench.smk"
+include: "rules/setup.smk"
+include: "rules/measure.smk"
 include: "rules/collect.smk"
-include: "rules/analysis.smk"
+include: "rules/analyse.smk"
+include: "rules/report.smk"
 
 
 report: "report/workflow.rst"
@@ -42,9 +43,10 @@ localrules:
     plan_table,
     runs_table,
     analysis_tables,
-    figures,
-    comparison,
-    report,
+    plot_figures,
+    compare_runs,
+    compare_machines,
+    write_report,
 
 
 rule all:

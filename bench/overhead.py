@@ -7,8 +7,8 @@ Overhead per job = (wall time - sum of T over the grid's rows) / number of jobs:
 outside llama-batched-bench's own timers. The pipeline is timed on the target that produces
 runs.parquet (its small describe/plan jobs included); analysis is not part of it. A result the
 pipeline judged disturbed by the machine is measured again (run.remeasure), which the bare rule
-never does: the wall time of those extra attempts is printed, and left out of the pipeline's
-overhead (on a quiet machine there are none).
+never does: the wall time of those extra attempts and of the waits before them is printed, and
+left out of the pipeline's overhead (on a quiet machine there are none).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from common import default_config, median, run_snakefile, run_workflow
 
-from batchbench.context import cells_needed
+from batchbench.kv_cache import cells_needed
 
 BARE_SNAKEFILE = """
 GRID = [(pp, tg, b) for pp in {npp} for tg in {ntg} for b in {npl}]
@@ -43,13 +43,15 @@ rule run:
 
 
 def remeasured_seconds(records_dir: Path) -> tuple[int, float]:
-    """(attempts, their wall seconds) that measured a disturbed result again, over every record."""
+    """(attempts, seconds) that measured a disturbed result again, over every record: each
+    disturbed attempt another followed, and the waits for the machine to calm down before one."""
     count, seconds = 0, 0.0
     for path in records_dir.rglob("*.json"):
         attempts = json.loads(path.read_text()).get("measurements") or []
         extra = [a for a in attempts[:-1] if a.get("status") == "ok" and a.get("disturbed")]
         count += len(extra)
         seconds += sum(a.get("wall_time_s") or 0.0 for a in extra)
+        seconds += sum((a.get("wait") or {}).get("waited_s") or 0.0 for a in attempts)
     return count, seconds
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 from common import ROOT, default_config, median, run_snakefile, run_workflow
 
-from batchbench import derive
 from batchbench.collect import write_runs_table
+from batchbench.tables import derive
 
 TRIVIAL_SNAKEFILE = """
 rule all:
@@ -94,7 +94,7 @@ def main() -> None:
     analysed, plain = [], []
     for _ in range(args.rounds):
         start = time.perf_counter()
-        tables = derive.derive(runs, None)
+        tables = derive(runs, None)
         analysed.append(time.perf_counter() - start)
         start = time.perf_counter()
         runs[runs["status"] == "ok"].groupby(["model", "build", "pp", "tg", "b"])[["t_pp", "t_tg", "s"]].median()

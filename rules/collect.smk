@@ -1,14 +1,17 @@
+# Collect: the plan, imported logs, and every record into one table.
+
+
 rule plan_table:
     output:
-        f"{RESULTS}/plan.tsv",
+        paths.PLAN,
     log:
-        f"{LOGS}/plan_table.log",
+        fill(paths.RULE_LOG, rule="plan_table"),
     conda:
         "../envs/analysis.yaml"
     # functions: computed when the job is planned, not by every cluster job's own start
     params:
-        rows=lambda wildcards: STUDY.plan_rows(),
-        summary=lambda wildcards: STUDY.summary,
+        rows=lambda wildcards: plan.rows(STUDY),
+        summary=lambda wildcards: plan.summary(STUDY),
     script:
         "../scripts/plan_table.py"
 
@@ -17,9 +20,9 @@ rule import_logs:
     input:
         STUDY.imports,
     output:
-        f"{RESULTS}/imported.json",
+        paths.IMPORTED,
     log:
-        f"{LOGS}/import_logs.log",
+        fill(paths.RULE_LOG, rule="import_logs"),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -31,9 +34,9 @@ rule runs_table:
         runs=bench_outputs,
         imported=imported_records,
     output:
-        f"{RESULTS}/runs.parquet",
+        paths.RUNS,
     log:
-        f"{LOGS}/runs_table.log",
+        fill(paths.RULE_LOG, rule="runs_table"),
     conda:
         "../envs/analysis.yaml"
     params:

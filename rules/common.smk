@@ -23,9 +23,12 @@ os.environ.update(
 )
 
 try:
-    from batchbench import UserError, resources as res
+    from batchbench import UserError, plan, resources as res
     from batchbench.config_check import check as check_config
+    from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
+    from batchbench import paths
+    from batchbench.paths import fill
     from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
@@ -49,25 +52,30 @@ try:
     check_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
     validate(config, schema="../schemas/config.schema.yaml", set_default=True)
     STUDY = Study(config, WORKFLOW_DIR)
+    if not getattr(workflow, "remote_exec", False) and any(
+        m.partition for m in STUDY.machines
+    ):
+        machine_settings.check_partitions(STUDY.machines, machine_settings.partitions())
 except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
 
+# Every path template with this run's experiment filled in (one experiment per run), and its
+# machine level where no machines are configured: Snakemake finds the rules that may make a
+# file among those whose paths start like it, for each of a job's files; with {experiment} a
+# wildcard, every output of every rule under results/ was a candidate for every file.
+paths = paths.bound(
+    experiment=STUDY.experiment, **({} if STUDY.machine_axis else {"machine": ""})
+)
 JOBS = {job.relpath(): job for job in STUDY.jobs}
-# The experiment's folders, literal in every rule's paths (one experiment per run): Snakemake
-# finds the rules that may make a file among those whose paths start like it, for each job's
-# files; with an {experiment} wildcard, every output of every rule under results/ was a
-# candidate for every file (a fifth more calls planning each benchmark job).
-RESULTS = f"results/{STUDY.experiment}"
-LOGS = f"logs/{STUDY.experiment}"
 # Earlier in the interleaved order = higher priority, so jobs run in that order.
 PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
 # Builds and models first, so the first job of the order does not wait for its model.
 SETUP_PRIORITY = len(JOBS) + 1
 if not getattr(workflow, "remote_exec", False):
-    logger.info(STUDY.summary)
-    if STUDY.planning_note():
-        logger.warning(STUDY.planning_note())
+    logger.info(plan.summary(STUDY))
+    if plan.planning_note(STUDY):
+        logger.warning(plan.planning_note(STUDY))
 
 
 def one_of(names):
@@ -78,8 +86,9 @@ def one_of(names):
 wildcard_constraints:
     model=one_of(m.dir for m in STUDY.models),
     build=one_of(b.dir for b in STUDY.builds),
-    # a benchmark job's options and numbers, one wildcard: every wildcard is a cost of each of
-    # its functions' calls (Snakemake builds them into a new object at each), so of planning
+    # the machine's folder with its slash (a wildcard only where machines are configured)
+    machine="|".join(re.escape(m.path) for m in STUDY.machines) or "(?:)",
+    # a benchmark job's option set, combination and repetition (paths.combined)
     combination=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*/pp\d+_tg\d+_b\d+_r\d+",
 
 
@@ -94,15 +103,19 @@ THRESHOLDS = {
 REPORTED_CONFIG = canonical({"experiment": STUDY.experiment, "grid": config["grid"]})
 FIGURE_CAPTIONS = {
     name: (WORKFLOW_DIR / "report" / "figures" / f"{name}.rst").read_text().strip()
-    for name in [*FIGURE_NAMES, "compare"]
+    for name in [*FIGURE_NAMES, "compare", "compare_machines"]
 }
 
 
 def get_final_output():
-    results = Path("results") / STUDY.experiment
     return [
-        str(results / name)
-        for name in ("runs.parquet", "plan.tsv", "report.html", "report.md")
+        fill(template, experiment=STUDY.experiment, ext=ext)
+        for template, ext in (
+            (paths.RUNS, ""),
+            (paths.PLAN, ""),
+            (paths.REPORT, "html"),
+            (paths.REPORT, "md"),
+        )
     ]
 
 
@@ -111,28 +124,75 @@ COMPARISON_BASELINES = {
     "experiment": STUDY.experiment,
     "build": STUDY.builds[0].name,
     "model": STUDY.models[0].name if STUDY.models else "",
+    "machine": STUDY.machines[0].name,
 }
 
 
+def machine_comparison(wildcards):
+    """Each machine against its own limits, when machines are configured."""
+    if not STUDY.machine_axis:
+        return {}
+    name = {"name": "compare_machines"}
+    return {
+        "machines": fill(paths.MACHINE_COMPARISON, **name, ext="parquet"),
+        "machines_figure": fill(paths.MACHINE_COMPARISON, **name, ext="png"),
+    }
+
+
 def comparison_runs(wildcards):
-    return [f"{RESULTS}/runs.parquet"] + [
-        f"results/{other}/runs.parquet" for other in ANALYSIS["compare_with"]
-    ]
+    return [paths.runs_of(e) for e in [STUDY.experiment, *ANALYSIS["compare_with"]]]
 
 
 def limits_threads(wildcards):
     """Measured with the threads a benchmark job gets (all of a node's, like a benchmark)."""
-    return cluster_threads(max((STUDY.cpus(job) for job in STUDY.jobs), default=1))
+    machine = machine_of(wildcards)
+    return cluster_threads(
+        res.limits_cpus(
+            [
+                res.job_cpus(job.option_map)
+                for job in STUDY.jobs
+                if STUDY.machine_of(job) is machine
+            ]
+        )
+    )
 
 
 def machine_limits(wildcards):
-    """Measured only where this experiment runs benchmarks (imported rows come from elsewhere)."""
-    return [f"{RESULTS}/machine/limits.json"] if STUDY.jobs else []
+    """Measured only where this experiment runs benchmarks (imported rows come from elsewhere),
+    on each machine."""
+    if not STUDY.jobs:
+        return []
+    return [fill(paths.LIMITS, machine=m.path) for m in STUDY.machines]
+
+
+def machine_of(wildcards):
+    """The machine a job is for: its `machine` wildcard, else the first (models are made there)."""
+    return STUDY.machine_by_path[getattr(wildcards, "machine", STUDY.machines[0].path)]
+
+
+def machine_name(wildcards):
+    return machine_of(wildcards).name
+
+
+# Scheduler settings that put a job on its machine (each a function of the job's wildcards).
+EXCLUSIVE_RESOURCES = machine_settings.rule_resources(
+    STUDY.machines, machine_of, exclusive=True
+)
+SHARED_RESOURCES = machine_settings.rule_resources(
+    STUDY.machines, machine_of, exclusive=False
+)
 
 
 def bench_outputs(wildcards):
     """Every job's record, in the interleaved order the grid was expanded in."""
-    return [f"{RESULTS}/runs/{path}.json" for path in JOBS]
+    # the executor is known only once the DAG is built: its machines are checked here, before any job
+    if STUDY.machine_axis and not workflow.dryrun:
+        try:
+            machine_settings.check_executor(STUDY.machines, submitting())
+        except UserError as err:
+            raise WorkflowError(f"config error (nothing was run):\n{err}")
+    run = paths.RUN.replace(paths.JOB_KEY, "{}")
+    return [run.format(path) for path in JOBS]
 
 
 def per_job(func):
@@ -144,19 +204,30 @@ def per_job(func):
     return func
 
 
+# A benchmark job's key (paths.JOB_KEY) from its wildcards; a machine level only where machines
+# are configured.
+if STUDY.machine_axis:
+
+    def bench_key(w):
+        return f"{w.machine}{w.model}/{w.build}/{w.combination}"
+
+else:
+
+    def bench_key(w):
+        return f"{w.model}/{w.build}/{w.combination}"
+
+
 def bench_job(wildcards):
-    w = wildcards
-    return JOBS[f"{w.model}/{w.build}/{w.combination}"]
+    return JOBS[bench_key(wildcards)]
 
 
 def imported_records(wildcards):
-    return [f"{RESULTS}/imported.json"] if STUDY.imports else []
+    return [paths.IMPORTED] if STUDY.imports else []
 
 
 @per_job
 def bench_priority(wildcards):
-    w = wildcards
-    return PRIORITY[f"{w.model}/{w.build}/{w.combination}"]
+    return PRIORITY[bench_key(wildcards)]
 
 
 @per_job
@@ -166,7 +237,7 @@ def bench_spec(wildcards):
 
 def submitting():
     """Whether jobs go to a cluster from here (rather than run here or inside an allocation)."""
-    return not workflow.local_exec and not workflow.remote_exec
+    return res.submitting(workflow.local_exec, workflow.remote_exec)
 
 
 @per_job
@@ -174,7 +245,7 @@ def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
     cluster allocation, alone or holding a group of them) a benchmark claims every core, so
     nothing of the workflow runs beside a measurement."""
-    return cluster_threads(STUDY.cpus(bench_job(wildcards)))
+    return cluster_threads(res.job_cpus(bench_job(wildcards).option_map))
 
 
 # a per-job GPU request only when some build could use one (each function costs dry-run time)
@@ -183,12 +254,13 @@ ANY_GPU_BUILD = any(build.gpu_backend for build in STUDY.builds)
 
 @per_job
 def bench_gpus(wildcards):
-    return STUDY.gpus(bench_job(wildcards))
+    job = bench_job(wildcards)
+    return res.job_gpus(STUDY.build_by_dir[job.build_dir].gpu_backend, job.option_map)
 
 
 @per_job
 def bench_mem_mb(wildcards):
-    return -(-STUDY.memory_bytes(bench_job(wildcards)) // 2**20)
+    return res.mem_mb(STUDY.memory_bytes(bench_job(wildcards)))
 
 
 def default_tmpdir():
@@ -209,8 +281,8 @@ def default_tmpdir():
     )
 
 
-# Resources of a benchmark job beside its memory, time and exclusivity: a GPU only where some
-# build could use one (a CPU build's jobs ask nothing, as with gpu=0), the temporary folder.
+# Resources of a benchmark job beside its machine, memory and time: a GPU only where some build
+# could use one (a CPU build's jobs ask nothing, as with gpu=0), the temporary folder.
 BENCH_RESOURCES = {
     **({"gpu": bench_gpus} if ANY_GPU_BUILD else {}),
     **({"tmpdir": tmp} if (tmp := default_tmpdir()) else {}),
@@ -218,22 +290,16 @@ BENCH_RESOURCES = {
 
 
 def cluster_threads(request):
-    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
-    every CPU the allocation holds (so the job step never asks for more); run here, every core.
-    """
-    if submitting():
-        return request
-    if workflow.remote_exec:
-        return res.allocated_cpus(workflow.cores)
-    return workflow.cores
+    """Threads of a job (resources.cluster_threads): `request` when submitted to a cluster, else
+    every CPU there is."""
+    return res.cluster_threads(
+        request, workflow.cores, workflow.local_exec, workflow.remote_exec
+    )
 
 
 # Minutes a benchmark job may take on a scheduler: every attempt its run policy allows (None: no
 # timeout, the partition's limit, before which the runner stops and records a timeout).
-POLICY = run_policy(STUDY.run)
-BENCH_RUNTIME = res.bench_runtime_min(
-    POLICY["timeout_s"], int(POLICY["retries"]), int(POLICY["remeasure"])
-)
+BENCH_RUNTIME = res.bench_runtime(run_policy(STUDY.run))
 
 
 def build_threads(wildcards):
@@ -302,6 +368,9 @@ def model_inputs(wildcards):
     model = STUDY.model_by_dir[wildcards.model]
     if model.path:
         return [ancient(model.path)]
-    if model.quantizer:
-        return [ancient(f"{RESULTS}/builds/{model.quantizer.dir}.json")]
+    if model.quantizer:  # the first machine's build (models are made there)
+        build = fill(
+            paths.BUILD, machine=STUDY.machines[0].path, build=model.quantizer.dir
+        )
+        return [ancient(build)]
     return []

@@ -3,10 +3,10 @@
 import sys
 from pathlib import Path
 
-from batchbench import derive
-from batchbench.analysis import Thresholds
+from batchbench.analysis.combinations import Thresholds
+from batchbench.tables import derive, load, write
 
 sys.stderr = open(snakemake.log[0], "w")
-runs, limits = derive.load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)
-tables = derive.derive(runs, limits, Thresholds(**snakemake.params.thresholds), snakemake.params.predict)
-derive.write(tables, Path(snakemake.output[0]).parent)
+runs, limits = load([snakemake.input.runs], snakemake.input.limits, snakemake.params.anonymise)
+tables = derive(runs, limits, Thresholds(**snakemake.params.thresholds), snakemake.params.predict)
+write(tables, Path(snakemake.output[0]).parent)

@@ -27,6 +27,9 @@ from debian import SEARCH_PATH, Unavailable, ensure_installed, find_program
 DAEMONS = ("slurmctld", "slurmd", "munged")
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
+# Two partitions over the one node (the first is the default): a study of two "machines" runs as
+# shipped on it.
+PARTITIONS = ("debug", "second")
 
 
 SlurmUnavailable = Unavailable
@@ -40,6 +43,7 @@ class SlurmCluster:
     cpus: int
     mem_mb: int
     tmp_dir: Path
+    partitions: tuple[str, ...] = PARTITIONS
 
 
 def ensure_slurm_installed() -> None:
@@ -84,7 +88,7 @@ def slurm_cluster(tmp_dir: Path) -> Iterator[SlurmCluster]:
         daemons.start(["slurmctld", "-D", "-f", str(conf)], env)
         daemons.wait_for(lambda: run_quiet(["sinfo", "-h"], env), "slurmctld to answer")
         daemons.start(["slurmd", "-D", "-f", str(conf)], env)
-        daemons.wait_for(lambda: node_state(env) == "idle", f"node {node} to become idle")
+        daemons.wait_for(lambda: node_state(env) == {"idle"}, f"node {node} to become idle")
         # Registered last, so it runs first: jobs end while slurmd can still kill their processes.
         stack.callback(cancel_all_jobs, env, tmp_dir / "spool", node)
         yield SlurmCluster(env=env, conf=conf, node=node, cpus=cpus, mem_mb=mem_mb, tmp_dir=tmp_dir)
@@ -147,7 +151,8 @@ SlurmdLogFile={tmp_dir}/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[0]} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[1]} Nodes=ALL MaxTime=INFINITE State=UP
 """
 
 
@@ -219,9 +224,10 @@ def cancel_all_jobs(env: dict, spool: Path, node: str) -> None:
         time.sleep(0.2)
 
 
-def node_state(env: dict) -> str:
+def node_state(env: dict) -> set[str]:
+    """The node's states, as each partition shows it."""
     result = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True)
-    return result.stdout.strip()
+    return set(result.stdout.split())
 
 
 def run_quiet(command: list[str], env: dict) -> bool:

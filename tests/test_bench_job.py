@@ -20,9 +20,10 @@ from batchbench.resources import attempts
 
 SPEC = {"experiment": "e", "model": "m", "build": "b", "pp": 64, "tg": 32, "b": 2, "rep": 1,
         "ctx": 192, "options": {"batch": 2048}, "extra_args": []}
-# a stand-in is a one-thread Python process on a shared machine: no verdict on it here
+# a stand-in is a one-thread Python process on a shared machine: no verdict on it here, and no
+# wait for the machine to calm down before a re-measurement (tested with recorded readings)
 POLICY = {"timeout_s": 5, "retries": 2, "min_cpu_share": 0, "max_cpu_pressure": 1, "max_memory_pressure": 1,
-          "max_steal": 1}
+          "max_steal": 1, "remeasure_wait_s": 0}
 RESULT = ('{"n_kv_max": 512, "n_batch": 2048, "n_ubatch": 512, "flash_attn": -1, "is_pp_shared": 0, '
           '"n_gpu_layers": -1, "n_threads": 2, "n_threads_batch": 2, "pp": 64, "tg": 32, "pl": 2, '
           '"n_kv": 192, "t_pp": 0.1, "speed_pp": 1280.0, "t_tg": 0.2, "speed_tg": 320.0, "t": 0.3, '
@@ -162,6 +163,32 @@ def test_disturbed_job_is_measured_again(tmp_path, monkeypatch):
     assert first["counters"]["cpu_time_s"] > 0 and first["start_time"] < first["end_time"]
     assert rec["counters"] == rec["measurements"][-1]["counters"] and rec["disturbed_reason"] == ""
     assert log.count("disturbed, measuring again") == 2
+
+
+def test_a_remeasurement_waits_for_the_disturbance_to_pass(tmp_path, monkeypatch):
+    disturb_first(monkeypatch, 1)
+    waits = []
+
+    def wait_for_quiet(threads, limits, most_s):
+        waits.append((threads, most_s))
+        return {"waited_s": 2.5, "quiet": True, "free_cpus": 1.9, "cpu_pressure": 0.01, "needed_cpus": 1.5}
+
+    monkeypatch.setattr(surroundings, "wait_for_quiet", wait_for_quiet)
+    rec, log = run(tmp_path, f"print({RESULT!r})", remeasure_wait_s=7)
+    assert waits == [(2, 7)]  # the threads the benchmark ran with, the policy's bound
+    first, second = rec["measurements"]
+    assert first["wait"] is None and second["wait"]["waited_s"] == 2.5 and second["wait"]["quiet"] is True
+    assert rec["disturbed"] is False and second["start_time"] > first["end_time"]
+    assert "=== waited 2.5 s: quiet (1.9 CPUs free, 1.5 needed; CPU pressure 1%)" in log
+
+
+def test_the_wait_leaves_the_attempt_its_time_before_the_schedulers_limit(monkeypatch):
+    disturb_first(monkeypatch, 1)
+    bounds = []
+    monkeypatch.setattr(surroundings, "wait_for_quiet", lambda threads, limits, most_s: bounds.append(most_s))
+    measured(StandIn(seconds=0.2), Deadline(end=time.monotonic() + 5, limit_s=60, margin_s=0), timeout_s=None,
+             remeasure_wait_s=30)
+    assert len(bounds) == 1 and 4 < bounds[0] < 4.8  # 5 s left, less the 0.2 s attempt: not 30
 
 
 def test_every_attempt_disturbed_stays_ok_and_flagged(tmp_path, monkeypatch):

@@ -14,10 +14,9 @@ from batchbench.build import (
     build_key,
     given,
     prepare_source,
-    sha256_cached,
-    sha256_file,
     tree_fingerprint,
 )
+from batchbench.files import sha256_cached, sha256_file
 
 PATCH = ROOT / "patches" / "batched-bench-flush-log.patch"
 ORIGINAL = """\

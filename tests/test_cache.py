@@ -12,7 +12,8 @@ from pathlib import Path
 from workflow import TINY
 
 from batchbench.cache import is_stale, publish_once
-from batchbench.synth import ModelShape, SyntheticSpec, cached_model
+from batchbench.models import ModelShape
+from batchbench.synth import SyntheticSpec, cached_model
 
 # Two makers of one entry, each in its own process: the make writes its files slowly, so a
 # reader that took a half-made entry would see one file without the other.

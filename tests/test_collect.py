@@ -4,6 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batchbench.collect import COLUMNS, write_runs_table
+from batchbench.record import SCHEMA_VERSION, flatten
 
 
 def record(status="ok", **over):
@@ -30,14 +31,14 @@ def test_records_become_typed_columns(tmp_path):
         p = tmp_path / f"{i}.json"
         p.write_text(json.dumps(rec))
         paths.append(str(p))
-    skipped = [{"experiment": "e", "model": "m", "build": "b", "pp": 512, "tg": 256, "b": 32,
-                "rep": 1, "ctx": 2048, "options": {}, "status": "skipped", "reason": "too big",
+    skipped = [{"schema_version": SCHEMA_VERSION, "experiment": "e", "model": "m", "build": "b", "pp": 512,
+                "tg": 256, "b": 32, "rep": 1, "ctx": 2048, "options": {}, "status": "skipped", "reason": "too big",
                 "metrics": {"n_kv": 24576, "n_kv_max": 8192}}]
     out = tmp_path / "runs.parquet"
     write_runs_table(paths, skipped, str(out))
 
     table = pq.read_table(out)
-    assert table.schema.metadata[b"batchbench.schema_version"] == b"2"
+    assert table.schema.metadata[b"batchbench.schema_version"] == str(SCHEMA_VERSION).encode()
     assert table.column_names == list(COLUMNS)
     assert str(table.schema.field("start_time").type) == "timestamp[us, tz=UTC]"
     rows = table.to_pylist()
@@ -73,3 +74,11 @@ def test_counters_and_verdict_become_columns(tmp_path):
 def test_a_missing_record_stops_the_collect(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_runs_table([str(tmp_path / "missing.json")], [], str(tmp_path / "x.parquet"))
+
+
+def test_a_record_of_an_unknown_schema_version_is_refused():
+    """Every kind of record carries the version; one this code cannot read is named, not guessed."""
+    assert flatten(record(schema_version=SCHEMA_VERSION))["status"] == "ok"
+    for version in (None, SCHEMA_VERSION + 1, str(SCHEMA_VERSION)):
+        with pytest.raises(ValueError, match="schema version"):
+            flatten(record(schema_version=version))

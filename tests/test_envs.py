@@ -101,7 +101,7 @@ def test_env_names_every_import_of_what_its_rule_runs(rule):
 
 
 def test_the_import_walk_finds_what_it_should():
-    assert imports_of(ROOT / "scripts" / "figures.py") >= {"matplotlib", "pandas", "numpy"}
+    assert imports_of(ROOT / "scripts" / "plot_figures.py") >= {"matplotlib", "pandas", "numpy"}
     assert imports_of(ROOT / "src" / PACKAGE / "config_check.py") == {"jsonschema", "pyyaml"}
     assert imports_of(package_module("batchbench.bench_job")) == set()  # every job pays for imports
 

@@ -75,3 +75,18 @@ def test_path_segment_keeps_unsafe_names_unique_and_inert():
     assert a != b
     for seg in (a, b):
         assert all(c.isalnum() or c in "._+-" for c in seg)
+
+
+def test_a_jobs_path_is_the_rules_job_key():
+    """The grid names a job by the template the rules match its files with (paths.JOB_KEY)."""
+    import re
+
+    from batchbench.paths import JOB_KEY, RUN
+
+    job = Job("m", "b", 128, 256, 4, 2, (("batch", 2048),), model_dir="m", build_dir="b", machine_dir="genoa")
+    fields = {"machine": r"(?:[^/]+/)?"}
+    pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{fields.get(m[1], '[^/_]+')})", re.escape(JOB_KEY))
+    assert re.match(pattern, job.relpath()).groupdict() == {
+        "machine": "genoa/", "model": "m", "build": "b", "opts": "b-2048",
+        "pp": "128", "tg": "256", "b": "4", "rep": "2"}
+    assert RUN.endswith(f"/runs/{JOB_KEY}.json")

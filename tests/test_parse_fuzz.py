@@ -4,7 +4,8 @@ from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchbench.parse import METRICS, parse_header, result_rows
+from batchbench.metrics import METRICS
+from batchbench.parse import parse_header, result_rows
 
 JSONL = (FIXTURES / "jsonl-phate334.txt").read_text()
 MARKDOWN = """llama_batched_bench: n_kv_max = 2048, n_batch = 2048, n_ubatch = 512, flash_attn = -1

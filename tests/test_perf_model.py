@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from test_analysis import make_runs, seed_runs
 
-from batchbench import analysis, derive, perf_model
-from batchbench.analysis import Thresholds
+from batchbench import perf_model
+from batchbench.analysis.combinations import Thresholds, combinations
 from batchbench.synth import PRESETS, estimated_decode_bytes
+from batchbench.tables import derive
 
 T_MEM, CROSSOVER, T_CELL = 0.020, 6.0, 2e-6  # 20 ms per step, B* = 6, 2 µs per KV cell
 
@@ -31,7 +32,7 @@ def generated(noise: float = 0.03, outlier: bool = True, seed: int = 1, **shape)
 
 
 def model_of(runs, limits=None):
-    tables = derive.derive(runs, limits)
+    tables = derive(runs, limits)
     return tables["perf_model"].iloc[0], tables
 
 
@@ -52,7 +53,7 @@ def test_rows_flagged_disturbed_or_outlier_are_not_fitted():
     at = runs.index[(runs["pp"] == 512) & (runs["tg"] == 256) & (runs["b"] == 4)]
     runs.loc[at, "disturbed"] = True
     runs.loc[at, "disturbed_reason"] = "the benchmark got 1.1 of its 2 threads' CPU time"
-    tables = derive.derive(runs, None)
+    tables = derive(runs, None)
     table = tables["combinations"].set_index(["pp", "tg", "b"])
     assert table.loc[(512, 256, 4), "disturbed"] and table.loc[(128, 64, 32), "outlier"]  # the planted row
     assert list(table.index[~table["valid"]]) == [(128, 64, 32), (512, 256, 4)]
@@ -64,7 +65,7 @@ def test_rows_flagged_disturbed_or_outlier_are_not_fitted():
 def test_a_plain_least_squares_would_follow_the_outlier():
     """The check above can fail: the disturbed row pulls an unweighted fit of the same model."""
     runs = generated(noise=0.0)
-    data = perf_model.step_data(derive.derive(runs, None)["combinations"])
+    data = perf_model.step_data(derive(runs, None)["combinations"])
     loss = perf_model.least_squares  # the same optimiser, plain squared loss
     result = loss(lambda p: perf_model.step_time((np.exp(p[0]), np.exp(p[1]), p[2] * 1e-6),
                                                  data["tokens"], data["cells"]) / data["step_s"] - 1,
@@ -109,7 +110,7 @@ def test_where_the_model_does_not_fit_it_says_so_and_predicts_nothing():
 
 
 def test_a_series_with_every_row_flagged_says_so():
-    table = analysis.combinations(generated(outlier=False))
+    table = combinations(generated(outlier=False))
     table["valid"] = False
     model, _, _ = perf_model.fit_series(table, None, Thresholds())
     assert len(model) == 1 and not model.iloc[0]["fits"] and "no valid row" in model.iloc[0]["note"]
@@ -124,7 +125,7 @@ def test_too_few_b_values_are_not_fitted():
 
 def test_flagged_rows_are_not_fitted():
     runs = generated(outlier=False)
-    table = analysis.combinations(runs)
+    table = combinations(runs)
     table.loc[table["b"] == 32, "valid"] = False
     model, _, _ = perf_model.fit_series(table, None, Thresholds())
     assert model.iloc[0]["b_values"] == "1, 2, 4, 8, 16"
@@ -147,7 +148,7 @@ def test_predictions_are_marked_and_never_a_measured_combination():
 def test_another_shape_on_the_same_machine():
     shape = {"model_info": {"decode_bytes": 200_000_000, "block_params": 80_000_000, "output_params": 20_000_000,
                             "n_layer": 4, "n_head_kv": 4, "head_dim": 64}}
-    tables = derive.derive(generated(**shape), None, predict=[{"preset": "qwen3-8b", "quant": "Q4_K_M"}])
+    tables = derive(generated(**shape), None, predict=[{"preset": "qwen3-8b", "quant": "Q4_K_M"}])
     other = tables["perf_predictions"]
     other = other[other["shape"] == "qwen3-8b Q4_K_M"]
     assert len(other) and other["predicted"].all()

@@ -8,22 +8,26 @@ from browser import first_screen_problems, open_page, outside_requests
 from conftest import ROOT
 from test_analysis import make_runs, seed_runs
 
-from batchbench import derive, figures, report
-from batchbench.analysis import Thresholds
+from batchbench import figures
+from batchbench.analysis.combinations import Thresholds
+from batchbench.anonymise import anonymise
+from batchbench.report import sections
+from batchbench.report.render import write as write_report
+from batchbench.tables import derive
 
 CAPTIONS = {name: (ROOT / "report" / "figures" / f"{name}.rst").read_text().strip() for name in figures.FIGURES}
 HOSTILE = "<script>alert(1)</script> $x$ & `rm -rf ~` $(id) ;"
 
 
 def render(runs, folder, config=None, limits=None):
-    tables = derive.derive(runs, limits)
+    tables = derive(runs, limits)
     drawn = {}
     for name in figures.FIGURES:
         png = folder / "figures" / f"{name}.png"
         figures.save(figures.make(name, tables), str(png), str(png.with_suffix(".svg")))
         drawn[name] = (str(png), CAPTIONS[name])
-    content = report.build(runs, tables, drawn, config or {"experiment": "x", "grid": {}}, limits, Thresholds())
-    report.write(content, str(folder / "report.md"), str(folder / "report.html"))
+    content = sections.build(runs, tables, drawn, config or {"experiment": "x", "grid": {}}, limits, Thresholds())
+    write_report(content, str(folder / "report.md"), str(folder / "report.html"))
     return (folder / "report.md").read_text(), (folder / "report.html").read_text()
 
 
@@ -63,7 +67,7 @@ def test_the_report_answers_with_the_seeds_numbers(seed_report):
 
 def test_the_summary_comes_first_and_its_numbers_are_the_tables(seed_report):
     folder, markdown, _ = seed_report
-    tables = derive.derive(seed_runs(), None)
+    tables = derive(seed_runs(), None)
     row = tables["summary"].iloc[0]
     combos, latency = tables["combinations"], tables["latency"]
     assert row["peak_s_tg"] == combos["s_tg"].max() == 16.69 and row["peak_b"] == 4
@@ -101,7 +105,7 @@ def test_hostile_names_stay_inert_in_html_and_figures(tmp_path):
     _, page = render(runs, tmp_path)
     assert "<script>" not in page and html.escape(HOSTILE) in page
     # names are drawn literally: a title with `$` is not read as mathtext
-    tables = derive.derive(runs, None)
+    tables = derive(runs, None)
     figure = figures.make("s_vs_b", tables)
     assert HOSTILE in figure._suptitle.get_text()
     assert all(not t.get_parse_math() for t in [figure._suptitle])
@@ -139,7 +143,7 @@ def test_the_layout_check_can_fail(seed_report, tmp_path):
 def test_repetitions_are_drawn_as_medians_with_their_spread():
     rows = [{"pp": 64, "tg": 16, "b": b, "t_pp": 0.5 * b, "t_tg": t * b, "rep": i}
             for b in (1, 2, 4) for i, t in enumerate((1.0, 1.2, 0.8), 1)]
-    tables = derive.derive(make_runs(rows), None)
+    tables = derive(make_runs(rows), None)
     axes = figures.make("s_vs_b", tables).axes[0]
     line = axes.get_lines()[0]
     assert list(line.get_ydata()) == pytest.approx(list(tables["combinations"]["s"]))
@@ -164,18 +168,18 @@ def test_an_anonymised_report_names_no_host_path_or_job(tmp_path):
                                    {"attempt": 2, "status": "ok", "disturbed": False}])
     limits = {"host_name": "secret-node-7", "bandwidth_gb_s": 10.0, "flops_g": 10.0,
               "bandwidth_method": "triad", "flops_method": "gemm"}
-    shared, limits = derive.anonymise(runs, limits)
+    shared, limits = anonymise(runs, limits)
     assert "alice" not in shared["measurements"].iloc[0] and '"attempt": 2' in shared["measurements"].iloc[0]
     markdown, page = render(shared, tmp_path, limits=limits)
     for secret in ("secret-node", "998877", "alice"):
         assert secret not in markdown and secret not in page
     assert "host-1" in markdown
-    assert "host-1" in figures.make("s_vs_b", derive.derive(shared, limits))._suptitle.get_text()
+    assert "host-1" in figures.make("s_vs_b", derive(shared, limits))._suptitle.get_text()
 
 
 @pytest.mark.parametrize("name", figures.FIGURES)
 def test_no_figure_prints_raw_mathtext(seed_report, name):
-    tables = derive.derive(seed_runs(), None)
+    tables = derive(seed_runs(), None)
     figure = figures.make(name, tables)
     figure.canvas.draw()
     texts = [t.get_text() for ax in figure.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]]
@@ -224,7 +228,7 @@ def test_measurement_quality_section(tmp_path):
         part = markdown.split(question)[1].split("\n## ")[0]
         assert "Computed without the 2 disturbed or outlier combination(s)" in part and "B=16" in part
     # its numbers are the measurement_quality table's
-    q = derive.derive(runs, None)["measurement_quality"].iloc[0]
+    q = derive(runs, None)["measurement_quality"].iloc[0]
     assert (q["watched"], q["disturbed_first"], q["remeasured"], q["still_disturbed"]) == (6, 2, 2, 1)
     assert (q["outliers"], q["combinations"], q["left_out"], q["trusted"]) == (1, 6, 2, 4)
     assert f"min {q['cpu_share_min']:.2f}" in section and q["counters_missing"] in section
@@ -258,7 +262,7 @@ def test_q4_explains_with_the_fitted_model_in_bytes_and_seconds(tmp_path):
               "flops_method": "gemm"}
     markdown, _ = render(generated(**shape), tmp_path, limits=limits)
     q4 = markdown[markdown.index("## Q4"):markdown.index("## Q5")]
-    model = derive.derive(generated(**shape), limits)["perf_model"].iloc[0]
+    model = derive(generated(**shape), limits)["perf_model"].iloc[0]
     assert (f"a decode step costs {model['step_ms_b1']:.1f} ms at B = 1, {model['memory_ms']:.1f} ms of it streaming "
             f"200 MB of weights at {model['bandwidth_gb_s']:.1f} GB/s") in q4
     assert f"the two meet at B* ≈ {model['crossover_b']:.1f}" in q4 and 5 < model["crossover_b"] < 7

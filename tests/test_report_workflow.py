@@ -66,7 +66,7 @@ def test_an_experiment_compared_with_another(workdir):
     config = {"experiment": "seed-b", "models": [], "imports": [str(slower)],
               "analysis": {"compare_with": ["seed-a"]}}
     snakemake(workdir, config)
-    summary = pd.read_parquet(workdir / "results" / "seed-b" / "analysis" / "compare_summary.parquet")
+    summary = pd.read_parquet(workdir / "results" / "seed-b" / "comparison" / "compare_summary.parquet")
     assert set(summary["axis"]) == {"experiment"} and set(summary["other"]) == {"seed-a"}
     # the baseline is this experiment (twice as slow): seed-a's times are half, its speeds double
     ratio = summary.set_index("metric")["geomean_ratio"]

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.real
 WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "schemas", "config", "patches", "report", "envs")
 # What reruns after any change of the benchmark table: the tables, figures and report.
 # Rules that remake records of what exists (a build, a model, the plan), measuring no combination.
-NOT_MEASUREMENTS = {"build_llama", "prepare_model", "bench_setup", "machine_limits", "plan_table"}
-ANALYSIS = {"runs_table": 1, "analysis_tables": 1, "figures": 1, "comparison": 1, "report": 1, "all": 1}
+NOT_MEASUREMENTS = {"build_llama", "prepare_model", "bench_setup", "measure_limits", "plan_table"}
+ANALYSIS = {"runs_table": 1, "analysis_tables": 1, "plot_figures": 1, "compare_runs": 1, "write_report": 1, "all": 1}
 
 
 def snakemake(folder: Path, *args: str, python: str = sys.executable) -> subprocess.CompletedProcess:
@@ -153,14 +153,14 @@ def test_run_policy_applies_to_jobs_still_to_run_and_measures_nothing_again(copy
 
 
 def test_remeasure_and_the_disturbed_verdicts_limits_measure_nothing_again(copy):
-    edit(copy, lambda c: c["run"].update(remeasure=0, min_cpu_share=0.5, max_cpu_pressure=0.9,
+    edit(copy, lambda c: c["run"].update(remeasure=0, remeasure_wait_s=0, min_cpu_share=0.5, max_cpu_pressure=0.9,
                                          max_memory_pressure=0.9, max_steal=0.9))
     assert planned(copy) == {}
 
 
 def test_an_analysis_setting_reruns_only_the_analysis(copy):
     edit(copy, lambda c: c.setdefault("analysis", {}).update(max_cv=0.2))
-    assert planned(copy) == {"analysis_tables": 1, "figures": 1, "comparison": 1, "report": 1, "all": 1}
+    assert planned(copy) == {"analysis_tables": 1, "plot_figures": 1, "compare_runs": 1, "write_report": 1, "all": 1}
 
 
 def test_the_folder_moved_runs_nothing(copy):

@@ -15,6 +15,9 @@ def test_benchmark_runtime_covers_every_attempt():
     assert minutes * 60 >= 4 * 600 + MARGIN_S + res.JOB_OVERHEAD_S
     assert minutes == math.ceil((2400 + MARGIN_S + res.JOB_OVERHEAD_S) / 60)
     assert res.bench_runtime_min(600, retries=0) < minutes
+    # and the bounded wait before each re-measurement
+    assert res.bench_runtime_min(600, retries=2, remeasure=1, remeasure_wait_s=90) == \
+        math.ceil((2400 + 90 + MARGIN_S + res.JOB_OVERHEAD_S) / 60)
 
 
 def test_no_timeout_asks_for_no_time_limit():
@@ -48,3 +51,35 @@ def test_other_jobs_time_limits_cover_what_they_took_here():
     # Qwen3-8B extrapolated from Qwen3-0.6B (28 s writing + 47 s quantizing, 14x the values)
     assert res.MODEL_RUNTIME_MIN * 60 >= 2 * 14 * (28 + 47)
     assert res.MACHINE_LIMITS_RUNTIME_MIN * 60 >= 10 * 31
+
+
+def test_a_benchmark_asks_for_its_threads_and_a_gpu_only_when_it_offloads():
+    assert res.job_cpus({}) == 1 and res.job_cpus({"threads": 4, "threads_batch": 8}) == 8
+    assert res.job_gpus(True, {"n_gpu_layers": 99}) == 1
+    assert res.job_gpus(True, {"n_gpu_layers": 0}) == res.job_gpus(True, {}) == 0
+    assert res.job_gpus(False, {"n_gpu_layers": 99}) == 0  # a CPU build never asks
+
+
+def test_threads_are_the_request_when_submitting_and_every_core_otherwise():
+    # submitting to a cluster: the job's own request
+    assert res.submitting(local_exec=False, remote_exec=False)
+    assert res.cluster_threads(4, cores=64, local_exec=False, remote_exec=False) == 4
+    # run here: every core Snakemake was given
+    assert not res.submitting(local_exec=True, remote_exec=False)
+    assert res.cluster_threads(4, cores=2, local_exec=True, remote_exec=False) == 2
+    # inside a cluster job: what its allocation holds, never more
+    assert res.cluster_threads(4, cores=64, local_exec=False, remote_exec=True, env={"SLURM_CPUS_ON_NODE": "8"}) == 8
+    assert res.cluster_threads(4, cores=2, local_exec=False, remote_exec=True, env={}) == 2
+
+
+def test_limits_and_memory_units():
+    assert res.limits_cpus([]) == 1 and res.limits_cpus([2, 8, 4]) == 8
+    assert res.mem_mb(1) == 1 and res.mem_mb(2**20) == 1 and res.mem_mb(2**20 + 1) == 2
+
+
+def test_the_runtime_of_a_policy():
+    from batchbench.policy import DEFAULTS
+
+    assert res.bench_runtime(DEFAULTS) == res.bench_runtime_min(
+        DEFAULTS["timeout_s"], DEFAULTS["retries"], DEFAULTS["remeasure"], DEFAULTS["remeasure_wait_s"])
+    assert res.bench_runtime({**DEFAULTS, "timeout_s": None}) is None

@@ -111,7 +111,7 @@ def test_slurm_time_limit_gives_a_timeout_row_and_command_line_resources_keep_jo
     env = jobs_env(slurm)
     config = slurm_config(npp=[32, 131072], npl=[1])  # PP=131072: minutes (32768 took 61 s here)
     snakemake(tmp_path, config, "--profile", str(ROOT / "profiles" / "slurm"),
-              "--set-resources", "bench_run:runtime=2", "machine_limits:slurm_extra='--nice=0'", env=env)
+              "--set-resources", "bench_run:runtime=2", "measure_limits:slurm_extra='--nice=0'", env=env)
     # not exclusive any more (a 1-CPU allocation on a 2-CPU node): its job step takes the 1 CPU
     # the allocation holds instead of asking for the node's (which SLURM refuses)
     limits = json.loads((tmp_path / "results" / "slurm" / "machine" / "limits.json").read_text())

@@ -3,7 +3,7 @@ import json
 import pytest
 from conftest import ROOT
 
-from batchbench import UserError
+from batchbench import UserError, plan
 from batchbench.policy import DEFAULTS, POLICY_ENV, job_environment
 from batchbench.study import Study
 
@@ -15,9 +15,9 @@ def study(config):
 def test_default_plan(default_config):
     s = study(default_config)
     assert len(s.jobs) == 36 and not s.skipped
-    rows = s.plan_rows()
+    rows = plan.rows(s)
     assert len(rows) == 36 and all(r["mem_mb"] > 80 for r in rows)
-    assert "36 benchmark jobs" in s.summary
+    assert "36 benchmark jobs" in plan.summary(s)
 
 
 def test_fixed_context_plans_skipped_rows(default_config):
@@ -25,7 +25,7 @@ def test_fixed_context_plans_skipped_rows(default_config):
     s = study(default_config)
     skipped = {(j.pp, j.tg, j.b) for j in s.skipped}
     assert skipped and all(b * (pp + tg) > 2048 for pp, tg, b in skipped)
-    assert s.summary.count("skipped: PP=") == 10 and "and 7 more in plan.tsv" in s.summary
+    assert plan.summary(s).count("skipped: PP=") == 10 and "and 7 more in plan.tsv" in plan.summary(s)
     records = s.skipped_records()
     assert all(r["status"] == "skipped" and "exceeds" in r["reason"] for r in records)
 
@@ -97,11 +97,11 @@ def test_drift_sentinel_is_measured_again_every_n_jobs(default_config):
 
 
 def test_a_large_grid_says_how_long_planning_takes_and_how_to_split_it(default_config):
-    assert study(default_config).planning_note() == ""
+    assert plan.planning_note(study(default_config)) == ""
     default_config["grid"].update(npp=list(range(16, 16 * 26, 16)), ntg=list(range(8, 8 * 26, 8)),
                                   npl=list(range(1, 41)))
-    note = study(default_config).planning_note()
+    note = plan.planning_note(study(default_config))
     assert note.startswith("25000 benchmark jobs: Snakemake needs about 35 s of one core to plan")
     assert "split the grid into experiments" in note
     default_config["grid"].update(npl=list(range(1, 201)))  # 125,000 jobs
-    assert "about 3 min of one core to plan" in study(default_config).planning_note()
+    assert "about 3 min of one core to plan" in plan.planning_note(study(default_config))

@@ -2,9 +2,6 @@
 
 import resource
 
-import yaml
-from conftest import ROOT
-
 from batchbench import surroundings
 from batchbench.policy import DEFAULTS
 from batchbench.surroundings import Snapshot, counters, verdict
@@ -42,12 +39,6 @@ def test_limits_are_the_configs():
     assert verdict({**QUIET, "cpu_pressure_some": 0.3}, {**DEFAULTS, "max_cpu_pressure": 0.5}) == []
 
 
-def test_schema_defaults_are_the_runners():
-    """The run policy's defaults (remeasure and the verdict's limits among them) are the schema's."""
-    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["run"]["properties"]
-    assert {k: schema[k]["default"] for k in DEFAULTS} == DEFAULTS
-
-
 def usage(user: float, system: float, nivcsw: int = 0, majflt: int = 0):
     fields = [0.0] * 16
     fields[0], fields[1], fields[7], fields[15] = user, system, majflt, nivcsw
@@ -77,3 +68,57 @@ def test_psi_and_stat_files(tmp_path):
     assert snap.pressure == {"cpu": {"some": 123456, "full": 7}, "memory": None}
     assert snap.ticks == (30, 1187)  # guest time is inside user time: not added twice
     assert Snapshot.take({}, str(tmp_path / "absent")).ticks is None
+
+
+def test_idle_ticks_of_the_usable_cpus(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  300 0 60 1500 20 0 0 0 0 0\ncpu0 100 0 20 500 10 0 0 0 0 0\n"
+                    "cpu1 200 0 40 1000 10 0 0 0 0 0\nintr 5\n")
+    assert surroundings._idle_ticks({1}, str(stat)) == (1010, 1250, 1)  # waiting for a disk is idle
+    assert surroundings._idle_ticks(None, str(stat)) == (1520, 1880, 2)
+    assert surroundings._idle_ticks({7}, str(stat)) is None and surroundings._idle_ticks(None, "/absent") is None
+
+
+def calm(wall: float, idle: int, total: int, some_us: int | None = 0) -> surroundings.Calm:
+    """Two usable CPUs with `idle` of `total` ticks idle, and `some_us` of CPU pressure."""
+    return surroundings.Calm(wall, (idle, total, 2), None if some_us is None else {"some": some_us, "full": 0})
+
+
+def waited(readings, most_s=10.0, threads=2, limits=DEFAULTS):
+    readings, slept = iter(readings), []
+    out = surroundings.wait_for_quiet(threads, limits, most_s, take=lambda cpus: next(readings),
+                                      sleep=slept.append)
+    return out, slept
+
+
+def test_wait_ends_at_the_first_quiet_window(monkeypatch):
+    monkeypatch.setattr(surroundings, "available_cpus", lambda: 2)
+    # a spinning neighbour on both CPUs (no pressure while the benchmark waits), then gone
+    busy = [calm(0.0, 0, 0), calm(0.5, 1, 100), calm(1.0, 2, 200), calm(1.5, 97, 300)]
+    out, slept = waited(busy)
+    assert slept == [0.5, 0.5, 0.5] and out["quiet"] is True and out["waited_s"] == 1.5
+    assert out["free_cpus"] == 2 * 95 / 100 and out["needed_cpus"] == 2 * DEFAULTS["min_cpu_share"]
+    # the CPUs free, but tasks queueing for them (contention among others): not quiet either
+    contended = [calm(0.0, 0, 0), calm(0.5, 90, 100, 400_000), calm(1.0, 180, 200, 410_000)]
+    out, _ = waited(contended)
+    assert out["quiet"] is True and out["waited_s"] == 1.0 and out["cpu_pressure"] == 0.02
+
+
+def test_wait_is_bounded(monkeypatch):
+    monkeypatch.setattr(surroundings, "available_cpus", lambda: 2)
+    busy = [calm(0.5 * i, i, 100 * i) for i in range(100)]
+    out, slept = waited(busy, most_s=3)
+    assert out["quiet"] is False and out["waited_s"] == 3.0 and len(slept) == 6
+    assert waited(busy, most_s=0) == (None, [])  # remeasure_wait_s: 0, measure again at once
+
+
+def test_no_wait_without_counters(monkeypatch):
+    out, slept = waited([surroundings.Calm(0.0, None, None)])
+    assert out["quiet"] is None and slept == []
+
+
+def test_wait_needs_room_for_the_threads_the_job_may_use(monkeypatch):
+    monkeypatch.setattr(surroundings, "available_cpus", lambda: 2)
+    one_free = [calm(0.0, 0, 0, None), calm(0.5, 50, 100, None)]  # one of two CPUs idle, no PSI
+    assert waited(one_free, threads=1, most_s=0.5)[0]["quiet"] is True  # 0.75 of one thread
+    assert waited(one_free, threads=8, most_s=0.5)[0]["quiet"] is False  # 8 asked, 2 usable: 1.5 needed

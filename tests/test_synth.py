@@ -1,7 +1,7 @@
 import pytest
 
-from batchbench.models import describe
-from batchbench.synth import POOL_SIZE, PRESETS, ModelShape, estimated_decode_bytes, spec_from_config, write_gguf
+from batchbench.models import ModelShape, describe
+from batchbench.synth import POOL_SIZE, PRESETS, estimated_decode_bytes, spec_from_config, write_gguf
 
 
 def test_qwen3_8b_preset_has_qwen3_8b_parameters():

@@ -160,7 +160,7 @@ def test_the_run_is_analysed_compared_and_reported(grid_run):
                    & (scaling["config"] == "pp_shared=False kv_unified=False")].set_index("b")
     assert mine.loc[4, "t_tg_ratio"] == pytest.approx(expected[4] / expected[1])
     # two models of one run: compared, and known to come from the same (interleaved) run
-    summary = pd.read_parquet(results / "analysis" / "compare_summary.parquet")
+    summary = pd.read_parquet(results / "comparison" / "compare_summary.parquet")
     assert set(summary["axis"]) == {"model"} and summary["same_run"].all()
     assert (summary["matched"] == len(df) // 2).all()  # every combination of one model has its match
     markdown = (results / "report.md").read_text()

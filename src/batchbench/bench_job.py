@@ -18,13 +18,13 @@ import sys
 import time
 
 from . import host, surroundings
-from .command import bench_argv
 from .deadline import Deadline, Interrupted, interruptible, slurm_deadline
 from .files import write_json_atomic
+from .llama_options import bench_argv
 from .parse import result_rows
 from .policy import policy_from_environment, run_policy
+from .record import FAILED, OK, TIMEOUT, measured
 
-SCHEMA_VERSION = 1
 STDERR_TAIL_CHARS = 2000
 # Messages of llama.cpp that say why a run failed, most specific first.
 KNOWN_FAILURES = (
@@ -52,10 +52,10 @@ def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
     reason = next((why for needle, why in KNOWN_FAILURES if needle in stderr), None)
     if returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
-        return "failed", f"killed by signal {name}" + (f" ({reason})" if reason else "")
+        return FAILED, f"killed by signal {name}" + (f" ({reason})" if reason else "")
     if returncode != 0:
-        return "failed", f"exit code {returncode}" + (f": {reason}" if reason else "")
-    return "failed", reason or "exited 0 but printed no result line"
+        return FAILED, f"exit code {returncode}" + (f": {reason}" if reason else "")
+    return FAILED, reason or "exited 0 but printed no result line"
 
 
 class Runner:
@@ -107,14 +107,14 @@ def threads_given(spec: dict, metrics: dict | None) -> int:
 def stop_record(stop: Interrupted, at_time_limit: bool, attempt: int) -> tuple[str, str]:
     """(status, reason) of a run ended by a signal from outside."""
     if at_time_limit:
-        return "timeout", f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
-    return "failed", f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
+        return TIMEOUT, f"killed by {stop} at the scheduler's time limit (attempt {attempt})"
+    return FAILED, f"interrupted by {stop} during attempt {attempt} (the job was cancelled or preempted)"
 
 
 def new_attempt(number: int) -> dict:
     return {"attempt": number, "start_time": now_iso(), "end_time": None, "wall_time_s": None,
             "returncode": None, "stderr": "", "metrics": None, "counters": None,
-            "disturbed": None, "disturbed_reason": None, "_started": time.monotonic()}
+            "disturbed": None, "disturbed_reason": None, "wait": None, "_started": time.monotonic()}
 
 
 def end_attempt(attempt: dict, **fields) -> dict:
@@ -137,18 +137,18 @@ def measure_once(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
     after = surroundings.Snapshot.take()
     end_attempt(attempt, returncode=code, stderr=stderr)
     if code is None:
-        attempt.update(status="timeout", reason=deadline.reason() if by_scheduler else
+        attempt.update(status=TIMEOUT, reason=deadline.reason() if by_scheduler else
                        f"no result within the {policy['timeout_s']} s timeout")
     else:
         rows = [r for r in result_rows(stdout, stderr)
                 if (r["pp"], r["tg"], r["b"]) == (spec["pp"], spec["tg"], spec["b"])]
         if code == 0 and rows:
-            attempt.update(status="ok", reason="", metrics=rows[-1])
+            attempt.update(status=OK, reason="", metrics=rows[-1])
         else:
             attempt.update(zip(("status", "reason"), classify_failure(code, stderr), strict=True))
     timed = attempt["metrics"].get("t") if attempt["metrics"] else None
     attempt["counters"] = surroundings.counters(before, after, threads_given(spec, attempt["metrics"]), timed)
-    if attempt["status"] == "ok":
+    if attempt["status"] == OK:
         reasons = surroundings.verdict(attempt["counters"], policy)
         attempt["disturbed"], attempt["disturbed_reason"] = bool(reasons), "; ".join(reasons)
     return attempt
@@ -163,20 +163,41 @@ def no_time_to_remeasure(deadline: Deadline, policy: dict, last: dict) -> str | 
     return None
 
 
+def wait_before_remeasure(deadline: Deadline, policy: dict, last: dict, log) -> dict | None:
+    """Wait (at most `remeasure_wait_s`, and never into the time the scheduler's limit leaves for
+    the attempt) for the disturbance to pass; what the wait saw, for the next attempt's record."""
+    most = policy["remeasure_wait_s"]
+    left, by_scheduler = deadline.budget(policy["timeout_s"])
+    if by_scheduler:
+        most = min(most, left - last["wall_time_s"])
+    wait = surroundings.wait_for_quiet(last["counters"]["threads"], policy, most)
+    if wait and wait["quiet"] is not None:
+        state = "quiet" if wait["quiet"] else "still busy, measuring anyway"
+        free = "unknown" if wait["free_cpus"] is None else f"{wait['free_cpus']:.1f}"
+        pressure = "unknown" if wait["cpu_pressure"] is None else f"{wait['cpu_pressure']:.0%}"
+        log.write(f"=== waited {wait['waited_s']:.1f} s: {state} ({free} CPUs free, "
+                  f"{wait['needed_cpus']:.1f} needed; CPU pressure {pressure})\n")
+        log.flush()
+    return wait
+
+
 def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
             deadline: Deadline) -> tuple[dict, list[dict]]:
     """Every attempt, and the one the row reports: a result, measured again while the machine
-    disturbed it (at most `remeasure` times, while the scheduler's time limit leaves room); a lost
-    result run again (at most `retries`). A SIGTERM ends the attempt in progress as an attempt of
-    its own; a SIGINT (Ctrl-C) propagates."""
+    disturbed it (at most `remeasure` times, each after a bounded wait for the disturbance to
+    pass, while the scheduler's time limit leaves room); a lost result run again (at most
+    `retries`). A SIGTERM ends the attempt in progress as an attempt of its own; a SIGINT
+    (Ctrl-C) propagates."""
     attempts: list[dict] = []
     retries, remeasures = policy["retries"], policy["remeasure"]
     attempt: dict | None = None
+    wait = None
     try:
         while True:
             attempt = new_attempt(len(attempts) + 1)
+            attempt["wait"], wait = wait, None
             attempts.append(measure_once(runner, argv, spec, policy, log, attempt, deadline))
-            if attempt["status"] == "ok":
+            if attempt["status"] == OK:
                 if not attempt["disturbed"] or remeasures == 0:
                     break
                 if short := no_time_to_remeasure(deadline, policy, attempt):
@@ -185,7 +206,9 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
                     break
                 remeasures -= 1
                 log.write(f"=== disturbed, measuring again: {attempt['disturbed_reason']}\n")
-            elif attempt["status"] == "timeout" or attempt["returncode"] != 0 or retries == 0:
+                log.flush()
+                wait = wait_before_remeasure(deadline, policy, attempt, log)
+            elif attempt["status"] == TIMEOUT or attempt["returncode"] != 0 or retries == 0:
                 break  # a crash is not the lost-log defect: retrying would only repeat it
             else:
                 retries -= 1
@@ -198,7 +221,7 @@ def measure(runner: Runner, argv: list[str], spec: dict, policy: dict, log,
         attempts.append(end_attempt(attempt, status=status, reason=reason))
         if attempts[-2:-1] and attempts[-2]["disturbed"]:  # a re-measure cut short: say why it is the last
             attempts[-2]["disturbed_reason"] += f"; measuring again stopped: {reason}"
-    results = [a for a in attempts if a["status"] == "ok"]
+    results = [a for a in attempts if a["status"] == OK]
     # the last undisturbed result; else the last result (flagged); else how it ended
     chosen = next((a for a in reversed(results) if not a["disturbed"]), results[-1] if results else attempts[-1])
     return chosen, attempts
@@ -209,30 +232,19 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
     argv = bench_argv(build["batched_bench"], model["path"], spec["pp"], spec["tg"], spec["b"],
                       spec["ctx"], spec["options"], spec["extra_args"],
                       jsonl=build.get("supports_jsonl", True))
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        **{k: spec[k] for k in ("experiment", "model", "build", "pp", "tg", "b", "rep", "ctx")},
-        "sentinel": spec.get("sentinel"),
-        "options": spec["options"],
-        "extra_args": spec["extra_args"],
-        "command": argv,
-        **host.facts(),
-        "model_info": model,
-        "build_info": build,
-        "run_policy": policy,
-    }
+    record = measured(spec, argv, host.facts(), model, build, policy)
     start_wall, start = time.monotonic(), now_iso()
     chosen, attempts = measure(Runner(), argv, spec, policy, log, slurm_deadline())
     code, reason = chosen["returncode"], chosen["reason"]
-    lost = [a for a in attempts if a["status"] == "failed" and a["returncode"] == 0]
-    if chosen["status"] == "failed" and code == 0:
+    lost = [a for a in attempts if a["status"] == FAILED and a["returncode"] == 0]
+    if chosen["status"] == FAILED and code == 0:
         reason += f" (after {len(lost)} attempts)"
     record.update({
         "status": chosen["status"],
         "reason": reason,
         "exit_code": code if code is None or code >= 0 else None,
         "signal": -code if code is not None and code < 0 else None,
-        "stderr_tail": None if chosen["status"] == "ok" else chosen["stderr"][-STDERR_TAIL_CHARS:],
+        "stderr_tail": None if chosen["status"] == OK else chosen["stderr"][-STDERR_TAIL_CHARS:],
         "attempts": len(attempts),
         "start_time": start,
         "end_time": now_iso(),
@@ -242,10 +254,10 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
         "counters": chosen["counters"],
         "disturbed": chosen["disturbed"],
         "disturbed_reason": chosen["disturbed_reason"],
-        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == "ok" and a["disturbed"]),
+        "remeasured": sum(1 for a in attempts[:-1] if a["status"] == OK and a["disturbed"]),
         # every attempt, nothing discarded (stderr only as its end)
         "measurements": [{**{k: v for k, v in a.items() if k != "stderr"},
-                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != "ok" else None}
+                          "stderr_tail": a["stderr"][-STDERR_TAIL_CHARS:] if a["status"] != OK else None}
                          for a in attempts],
     })
     return record

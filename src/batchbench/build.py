@@ -6,7 +6,6 @@ CMake flags, patches), so reruns, other experiments, other clones and tests reus
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -17,37 +16,42 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UserError
 from .cache import publish_once
-from .files import atomic_path, write_json_atomic
+from .files import sha256_file, write_json_atomic
 
 TARGETS = ("llama-batched-bench", "llama-quantize")
 PYPI_SIMPLE = "https://pypi.org/simple/{package}/"  # PEP 691 JSON index
+# A build's defaults (the schema's): native CPU code, and the patch that flushes the log per line.
+DEFAULT_CMAKE_FLAGS = ("-DGGML_NATIVE=ON",)
+DEFAULT_PATCHES = ("patches/batched-bench-flush-log.patch",)
+SDIST_SUBDIR = "vendor/llama.cpp"  # llama.cpp's folder in the llama-cpp-python sdist
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+@dataclass
+class Build:
+    name: str
+    dir: str
+    key: str | None = None        # set when built from source
+    source: dict | None = None
+    cmake_flags: list[str] = field(default_factory=list)
+    patches: list[Path] = field(default_factory=list)
+    patch_refs: list[str] = field(default_factory=list)  # as the config names them
+    binaries: dict | None = None  # set when given
+    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
 
+    @property
+    def gpu_backend(self) -> bool:
+        """Built with a GPU backend (by its CMake flags); given binaries are taken as CPU builds."""
+        return any(re.fullmatch(r"-DGGML_(CUDA|HIP|VULKAN|SYCL|MUSA)=(ON|1|TRUE)", f, re.IGNORECASE)
+                   for f in self.cmake_flags)
 
-def sha256_cached(path: Path, cache_dir: Path) -> str:
-    """A file's sha256, remembered in the cache under its path, size, mtime and inode: a large
-    model is read once, not at every parse, and a `touch` only costs one more read."""
-    st = os.stat(path)
-    stamp = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
-    memo = cache_dir / "sha256" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
-    try:
-        return memo.read_text().strip()
-    except OSError:
-        digest = sha256_file(path)
-        with contextlib.suppress(OSError), atomic_path(memo) as tmp:  # a read-only cache costs one more read
-            tmp.write_text(digest)
-        return digest
+    @property
+    def has_quantize(self) -> bool:
+        return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
 
 
 def source_identity(source: dict) -> dict:
@@ -122,7 +126,7 @@ def prepare_source(source: dict, workdir: Path, cache_dir: Path, log) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(workdir, filter="tar")
         tops = [p for p in workdir.iterdir() if p.is_dir()]
-        tree = tops[0] / source["pypi_sdist"].get("subdir", "vendor/llama.cpp")
+        tree = tops[0] / source["pypi_sdist"].get("subdir", SDIST_SUBDIR)
     elif "git" in source:
         tree = workdir / "llama.cpp"
         run(["git", "clone", "--quiet", source["git"]["url"], str(tree)], log)

@@ -1,21 +1,19 @@
-"""Every job's record into one typed table: results/<experiment>/runs.parquet."""
+"""Every record (batchbench.record) into one typed table: results/<experiment>/runs.parquet."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .files import atomic_path
-
-SCHEMA_VERSION = "2"  # 2: counters of the surroundings, `disturbed`
-STATUSES = ("ok", "skipped", "failed", "timeout")
+from .record import SCHEMA_VERSION, flatten
 
 # Column name -> type; the order is the table's order.
 COLUMNS: dict[str, pa.DataType] = {
-    "experiment": pa.string(), "model": pa.string(), "build": pa.string(), "rep": pa.int32(),
+    "experiment": pa.string(), "model": pa.string(), "build": pa.string(), "machine": pa.string(),
+    "rep": pa.int32(),
     "pp": pa.int32(), "tg": pa.int32(), "b": pa.int32(),
     "n_kv": pa.int64(), "t_pp": pa.float64(), "s_pp": pa.float64(), "t_tg": pa.float64(),
     "s_tg": pa.float64(), "t": pa.float64(), "s": pa.float64(),
@@ -66,76 +64,10 @@ COLUMNS: dict[str, pa.DataType] = {
     # how an imported row's printed numbers disagree with each other (T != T_PP + T_TG, ...), if they do
     "inconsistent": pa.string(),
 }
-OPTION_COLUMNS = ("batch", "ubatch", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
-                  "cache_type_k", "cache_type_v", "pp_shared", "kv_unified", "tg_separate")
-LLAMA_REPORTED = ("n_batch", "n_ubatch", "flash_attn", "n_gpu_layers", "n_threads", "n_threads_batch")
-
-
-# record's counters key -> column
-COUNTER_COLUMNS = {"cpu_time_s": "cpu_time_s", "threads": "cpu_threads", "cpu_share": "cpu_share",
-                   "involuntary_switches": "involuntary_switches", "major_faults": "major_faults",
-                   "cpu_pressure_some": "cpu_pressure_some", "cpu_pressure_full": "cpu_pressure_full",
-                   "memory_pressure_some": "memory_pressure_some",
-                   "memory_pressure_full": "memory_pressure_full", "cpu_steal": "cpu_steal"}
-
-
-def _json(value) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def _time(value: str | None):
-    return datetime.fromisoformat(value) if value else None
-
-
-def flatten(record: dict) -> dict:
-    """One job record (as bench_job writes it) -> one row of COLUMNS."""
-    metrics = record.get("metrics") or {}
-    options = record.get("options") or {}
-    model = record.get("model_info") or {}
-    build = record.get("build_info") or {}
-    row = {k: record.get(k) for k in ("experiment", "model", "build", "rep", "pp", "tg", "b",
-                                     "ctx", "status", "reason", "exit_code", "signal", "attempts",
-                                     "stderr_tail", "wall_time_s", "host_name", "host_cpu",
-                                     "host_cores", "host_mem_bytes", "host_governor", "host_load1",
-                                     "host_gpu", "host_gpu_driver", "job_scheduler", "job_id",
-                                     "job_node")}
-    row.update({k: metrics.get(k) for k in ("n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s", "n_kv_max")})
-    row.update({k: options.get(k) for k in OPTION_COLUMNS})
-    counters = record.get("counters") or {}
-    row.update({column: counters.get(key) for key, column in COUNTER_COLUMNS.items()})
-    row.update({k: record.get(k) for k in ("disturbed", "disturbed_reason", "remeasured", "sentinel")})
-    row["measurements"] = _json(record.get("measurements"))
-    row.update({f"llama_{k}": metrics.get(k) for k in LLAMA_REPORTED})
-    row.update({
-        "extra_args": _json(record.get("extra_args") or None),
-        "command": _json(record.get("command")),
-        "start_time": _time(record.get("start_time")),
-        "end_time": _time(record.get("end_time")),
-        "model_arch": model.get("arch"), "model_quant": model.get("quant"),
-        "model_params": model.get("n_params"), "model_bytes": model.get("bytes"),
-        "model_sha256": model.get("sha256"), "model_path": model.get("path"),
-        "model_n_layer": model.get("n_layer"), "model_n_embd": model.get("n_embd"),
-        "model_n_head_kv": model.get("n_head_kv"), "model_head_dim": model.get("head_dim"),
-        "model_block_params": model.get("block_params"), "model_output_params": model.get("output_params"),
-        "model_decode_bytes": model.get("decode_bytes"),
-        "build_version": build.get("version"), "build_number": build.get("build_number"),
-        "build_commit": build.get("commit"), "build_flags": _json(build.get("cmake_flags")),
-        "build_patches": _json(build.get("patches")), "build_source": _json(build.get("source")),
-        "imported": bool(record.get("imported")),
-        "source_file": record.get("source_file"),
-        "source_line": record.get("source_line"),
-        "source_perf": _json(record.get("perf")),
-        "inconsistent": record.get("inconsistent") or None,
-    })
-    for key in ("pp_shared", "kv_unified", "tg_separate"):
-        row[key] = bool(row[key])
-    return row
-
-
 def runs_table(records: list[dict]) -> pa.Table:
     rows = [flatten(r) for r in records]
     schema = pa.schema(list(COLUMNS.items()),
-                       metadata={"batchbench.schema_version": SCHEMA_VERSION})
+                       metadata={"batchbench.schema_version": str(SCHEMA_VERSION)})
     return pa.Table.from_pylist(rows, schema=schema)
 
 

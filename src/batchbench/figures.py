@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, ScalarFormatter  # noqa: E402
 
-from .analysis import SERIES, prompt_tokens  # noqa: E402
+from .analysis.combinations import SERIES, prompt_tokens  # noqa: E402
 from .files import atomic_path  # noqa: E402
 from .outputs import FIGURES  # noqa: E402, F401  (the names, for the scripts)
 
@@ -27,8 +27,10 @@ LINESTYLES = ["-", "--", ":", "-."]
 
 
 def series_label(key: tuple) -> str:
-    experiment, model, build, config = key
-    return " · ".join(str(p) for p in (model, build, config) if p)
+    """A series' model, build, machine and options (the experiment is in the title)."""
+    parts = dict(zip(SERIES, key, strict=True))
+    return " · ".join(str(parts[k]) for k in ("model", "build", "machine", "config")
+                      if isinstance(parts[k], str) and parts[k])
 
 
 def title(name: str, table: pd.DataFrame) -> str:
@@ -150,7 +152,7 @@ def fig_latency(latency: pd.DataFrame) -> plt.Figure:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     groups = list(latency.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True))
     for i, (key, group) in enumerate(groups):
-        label = f"PP={key[4]} TG={key[5]}" + (f" {series_label(key[:4])}" if len(groups) > 1 and
+        label = f"PP={key[-2]} TG={key[-1]}" + (f" {series_label(key[:-2])}" if len(groups) > 1 and
                                               latency[SERIES].drop_duplicates().shape[0] > 1 else "")
         color = colors[i % len(colors)]
         draw(left, group["b"], group["ttft_s"], group["valid"], label, color, "-")
@@ -196,7 +198,7 @@ def fig_heatmap(table: pd.DataFrame) -> plt.Figure:
                 ax.text(c, r, f"{value:.0f}{star}", ha="center", va="center", fontsize=7, color="white")
         ax.set_xlabel("B")
         ax.set_ylabel("PP")
-        ax.set_title(f"TG = {key[4]} {series_label(key[:4])}", fontsize=8)
+        ax.set_title(f"TG = {key[-1]} {series_label(key[:-1])}", fontsize=8)
         fig.colorbar(image, ax=ax, label="S (tokens/s)")
     fig.suptitle(title("S over PP × B", table))
     fig.tight_layout()
@@ -306,3 +308,21 @@ def save(fig: plt.Figure, png: str, svg: str) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, metadata={"Date": None} if tmp.suffix == ".svg" else None)
     plt.close(fig)
+
+
+def fig_machines(machines: pd.DataFrame) -> plt.Figure:
+    """S_TG against B, a line per machine (and per PP, TG, model, build and options where they vary)."""
+    if machines.empty:
+        return empty_figure("machines", "no machines configured")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    others = [c for c in ("model", "build", "config", "pp", "tg") if machines[c].nunique() > 1]
+    names = list(dict.fromkeys(machines["machine"]))
+    for key, group in machines.groupby(["machine", *others], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        label = " · ".join([str(key[0]), *(f"{c.upper()}={v}" if c in ("pp", "tg") else str(v)
+                                           for c, v in zip(others, key[1:], strict=True))])
+        draw(ax, group["b"], group["s_tg"], group["valid"], label, colors[names.index(key[0]) % len(colors)],
+             LINESTYLES[0], group["s_tg_min"], group["s_tg_max"])
+    log2_b_axis(ax, machines["b"])
+    return finish(fig, ax, "B (parallel sequences)", "S_TG (tokens/s)", "Generation speed by machine")

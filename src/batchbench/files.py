@@ -1,7 +1,8 @@
-"""Writing results so that a half-written file is never taken for one."""
+"""Files: written so that a half-written one is never taken for a result, and known by their sha256."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -41,3 +42,30 @@ def write_json_atomic(path: str | os.PathLike, data) -> None:
         json.dump(data, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    import hashlib  # not in the job runner, which writes its record through this module
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_cached(path: str | os.PathLike, cache_dir: Path) -> str:  # noqa: F821 (a pathlib.Path)
+    """A file's sha256, remembered in the cache under its path, size, mtime and inode: a large
+    model is read once, not at every parse, and a `touch` only costs one more read."""
+    import hashlib
+
+    st = os.stat(path)
+    stamp = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
+    memo = cache_dir / "sha256" / hashlib.sha256(stamp.encode()).hexdigest()[:32]
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        digest = sha256_file(path)
+        with contextlib.suppress(OSError), atomic_path(memo) as tmp:  # a read-only cache costs one more read
+            tmp.write_text(digest)
+        return digest

@@ -9,15 +9,11 @@ import random
 import re
 from dataclasses import dataclass
 
-from .command import OPTIONS
-from .context import context_for
+from .kv_cache import context_for
+from .llama_options import OPTIONS
+from .paths import job_key
 
 SWEEP_AXES = ("npp", "ntg", "npl")
-# Flags the workflow sets itself (the grid's options included); extra arguments may not repeat them.
-RESERVED_FLAGS = ("-m", "--model", "-c", "--ctx-size", "-npp", "-ntg", "-npl", "--output-format",
-                  "-b", "--batch-size", "-ub", "--ubatch-size", "-t", "--threads", "-tb", "--threads-batch",
-                  "-ngl", "--gpu-layers", "--n-gpu-layers", "-fa", "--flash-attn", "-ctk", "--cache-type-k",
-                  "-ctv", "--cache-type-v", "-pps", "-kvu", "--kv-unified", "-tgs")
 
 
 def as_list(value) -> list:
@@ -62,6 +58,8 @@ class Job:
     extra_args: tuple[str, ...] = ()
     model_dir: str = ""
     build_dir: str = ""
+    machine: str | None = None  # None: no `machines` key
+    machine_dir: str = ""
     sentinel: int = 0  # k > 0: the k-th re-measurement of the drift sentinel (rep numbers after the grid's)
 
     # computed once per job: a large grid asks for each many times while Snakemake plans it
@@ -73,13 +71,11 @@ class Job:
     def opts_slug(self) -> str:
         return options_slug(self.options, self.extra_args)
 
-    @property
-    def stem(self) -> str:
-        return f"pp{self.pp}_tg{self.tg}_b{self.b}_r{self.rep}"
-
     def relpath(self) -> str:
-        """Path below results/<experiment>/runs/ (and logs/<experiment>/bench_run/)."""
-        return f"{self.model_dir}/{self.build_dir}/{self.opts_slug}/{self.stem}"
+        """The job's key (paths.JOB_KEY): its path below results/<experiment>/runs/ (and
+        logs/<experiment>/bench_run/); the machine's level only when machines are configured."""
+        machine = f"{self.machine_dir}/" if self.machine_dir else ""
+        return job_key(machine, self.model_dir, self.build_dir, self.opts_slug, self.pp, self.tg, self.b, self.rep)
 
     def context(self) -> tuple[int, int, int]:
         """(-c value, cells allocated, cells needed)."""
@@ -109,21 +105,21 @@ def option_sets(grid: dict) -> list[tuple[tuple[str, object], ...]]:
 
 
 def expand(grid: dict, models: list[tuple[str, str]], builds: list[tuple[str, str]],
-           seed: int = 0) -> list[Job]:
+           seed: int = 0, machines: list[tuple[str | None, str]] = ((None, ""),)) -> list[Job]:
     """All jobs, interleaved: repetition by repetition, combinations in a shuffled order, and
-    models and builds alternating job by job, so slow drift of the machine spreads over all of
-    them instead of looking like a difference between them."""
+    models, builds and machines alternating job by job, so slow drift of a machine spreads over
+    all of them instead of looking like a difference between them."""
     extra = tuple(grid.get("extra_args") or ())
     points = list(itertools.product(option_sets(grid), as_list(grid["npp"]),
                                     as_list(grid["ntg"]), as_list(grid["npl"])))
-    pairs = list(itertools.product(models, builds))
+    pairs = list(itertools.product(models, builds, machines))
     jobs = []
     for rep in range(1, int(grid.get("repetitions", 1)) + 1):
         order = points[:]
         random.Random(f"{seed}:{rep}").shuffle(order)
         for i, (opts, pp, tg, b) in enumerate(order):
             for k in range(len(pairs)):
-                (model, model_dir), (build, build_dir) = pairs[(i + k) % len(pairs)]
+                (model, model_dir), (build, build_dir), (machine, machine_dir) = pairs[(i + k) % len(pairs)]
                 jobs.append(Job(model, build, int(pp), int(tg), int(b), rep, opts, extra,
-                                model_dir, build_dir))
+                                model_dir, build_dir, machine, machine_dir))
     return jobs

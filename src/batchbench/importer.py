@@ -23,9 +23,10 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import UserError
-from .context import cells_allocated, cells_needed
-from .parse import CONFIG_KEYS, QUOTE, clean, is_table_header, parse_header, parse_jsonl_line, table_cells, table_row
+from . import UserError, record
+from .kv_cache import cells_allocated, cells_needed
+from .metrics import CONFIG_KEYS
+from .parse import QUOTE, clean, is_table_header, parse_header, parse_jsonl_line, table_cells, table_row
 
 PERF = re.compile(r"(?:llama_perf_context_print|llama_print_timings):\s*(load|prompt eval|eval|total) time\s*=\s*"
                   r"([\d.]+) ms(?:\s*/\s*(\d+) (tokens|runs))?")
@@ -346,10 +347,10 @@ def absent_combinations(run: Run) -> list[tuple[dict, str, str]]:
         needed = cells_needed(pp, tg, b, shared, unified)
         combo = {"pp": pp, "tg": tg, "b": b, "n_kv": needed, "n_kv_max": n_kv_max}
         if n_kv_max and needed > n_kv_max:
-            out.append((combo, "skipped", f"N_KV {needed} exceeds n_kv_max {n_kv_max}: "
+            out.append((combo, record.SKIPPED, f"N_KV {needed} exceeds n_kv_max {n_kv_max}: "
                                           "llama-batched-bench skipped it without a word"))
         else:
-            out.append((combo, "failed", "asked for but not in the log: the run ended before it"))
+            out.append((combo, record.FAILED, "asked for but not in the log: the run ended before it"))
     return out
 
 
@@ -379,18 +380,17 @@ def import_records(path: str, experiment: str) -> list[dict]:
     records = []
     for run, model in zip(runs, series_names(Path(path).name, runs), strict=True):
         shared, unified = shared_prompt(run), bool(run.grid.get("kv_unified"))
-        base = {"schema_version": 1, "experiment": experiment, "model": model, "build": "imported",
-                "rep": 1, "imported": True, "source_file": str(path),
+        base = {"experiment": experiment, "model": model, "source_file": str(path), "ctx": run.grid.get("ctx"),
                 "options": {"pp_shared": shared, "kv_unified": unified,
                             "tg_separate": bool(run.header.get("is_tg_separate"))},
-                "ctx": run.grid.get("ctx"), "perf": run.perf or None}
+                "perf": run.perf or None}
         for number, row in run.rows:
             metrics = {**run.header, **row}
-            records.append({**base, "pp": row["pp"], "tg": row["tg"], "b": row["b"], "status": "ok",
-                            "reason": "", "source_line": number, "metrics": metrics,
-                            "inconsistent": inconsistencies(row, shared, unified) or None})
+            records.append(record.imported(**base, combination=row, status=record.OK, reason="",
+                                           source_line=number, metrics=metrics,
+                                           inconsistent=inconsistencies(row, shared, unified) or None))
         for combo, status, reason in absent_combinations(run):
-            records.append({**base, "pp": combo["pp"], "tg": combo["tg"], "b": combo["b"],
-                            "status": status, "reason": reason, "source_line": run.command_line,
-                            "metrics": {"n_kv": combo["n_kv"], "n_kv_max": combo["n_kv_max"]}})
+            records.append(record.imported(**base, combination=combo, status=status, reason=reason,
+                                           source_line=run.command_line,
+                                           metrics={"n_kv": combo["n_kv"], "n_kv_max": combo["n_kv_max"]}))
     return records

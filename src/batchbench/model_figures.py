@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from .figures import empty_figure, log2_b_axis, plt, scatter_valid, series_label, title
+from .analysis.combinations import SERIES
+from .figures import LINESTYLES, empty_figure, log2_b_axis, plt, scatter_valid, series_label, title
 from .perf_model import KEYS
 
 
@@ -44,7 +45,7 @@ def fig_perf_model(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         log2_b_axis(ax, sorted(set(rows["b"]) | set(ahead["b"])))
         ax.set_ylabel("S_TG (tokens/s)")
         state = "fits" if entry.fits else "does not fit: not used for predictions"
-        ax.set_title(f"{series_label(tuple(keys[k] for k in KEYS[:4])) or 'series'}\n"
+        ax.set_title(f"{series_label(tuple(keys[k] for k in SERIES)) or 'series'}\n"
                      f"t_mem {entry.memory_ms:.1f} ms, t_seq {entry.compute_ms_per_seq:.2f} ms, "
                      f"R² {entry.r2:.2f} ({state})", fontsize=8)
         ax.legend(fontsize=7)
@@ -65,12 +66,15 @@ def fig_roofline(roofline: pd.DataFrame) -> plt.Figure:
                    label=f"{phase} ({len(part)})", zorder=3)
         ax.scatter(part["intensity"][~valid], part["gflops"][~valid], facecolors="none", edgecolors=color,
                    marker=marker, s=18, zorder=3)
-    bandwidth, compute = roofline["bandwidth_limit_gb_s"].dropna(), roofline["flops_limit_g"].dropna()
+    # each machine's own roofs (one pair without `machines`)
+    roofs = roofline[["machine", "bandwidth_limit_gb_s", "flops_limit_g"]].dropna().drop_duplicates("machine")
     x = np.geomspace(roofline["intensity"].min() / 2, roofline["intensity"].max() * 2, 200)
-    if len(bandwidth) and len(compute):
-        ax.plot(x, np.minimum(bandwidth.iloc[0] * x, compute.iloc[0]), color="black", linewidth=1.2,
-                label=f"roofs: {bandwidth.iloc[0]:.1f} GB/s, {compute.iloc[0]:.0f} GFLOP/s (float32)")
-    else:
+    for i, roof in enumerate(roofs.itertuples(index=False)):
+        ax.plot(x, np.minimum(roof.bandwidth_limit_gb_s * x, roof.flops_limit_g), color="black", linewidth=1.2,
+                linestyle=LINESTYLES[i % len(LINESTYLES)],
+                label=(f"{roof.machine} " if roof.machine else "") + f"roofs: {roof.bandwidth_limit_gb_s:.1f} GB/s, "
+                f"{roof.flops_limit_g:.0f} GFLOP/s (float32)")
+    if roofs.empty:
         ax.text(0.02, 0.95, "limits not measured for this host", transform=ax.transAxes, fontsize=7, va="top")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -90,11 +94,13 @@ def fig_predictions(predicted: pd.DataFrame) -> plt.Figure:
     at the smallest TG; all dashed: nothing here was measured."""
     if predicted.empty:
         return empty_figure("predictions", "no series' model fits: nothing predicted")
-    shapes = list(dict.fromkeys(predicted["shape"]))[:3]
+    # a row per shape and machine: each machine's predictions from its own fit
+    shapes = list(dict.fromkeys(zip(predicted["shape"], predicted["machine"], strict=True)))[:3]
     fig, axes = plt.subplots(len(shapes), 2, figsize=(10, 3.4 * len(shapes) + 0.6), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (left, right), shape in zip(axes, shapes, strict=True):
-        part = predicted[predicted["shape"] == shape]
+    for (left, right), (shape, machine) in zip(axes, shapes, strict=True):
+        part = predicted[(predicted["shape"] == shape) & (predicted["machine"] == machine)]
+        where = f" on {machine}" if isinstance(machine, str) and machine else ""
         part = part[part["tg"] == part["tg"].min()]
         for i, (pp, group) in enumerate(part.groupby("pp", sort=True)):
             group = group.sort_values("b")
@@ -105,8 +111,8 @@ def fig_predictions(predicted: pd.DataFrame) -> plt.Figure:
             log2_b_axis(ax, part["b"])
             ax.set_ylabel(label)
             source = part["model"].iloc[0]
-            ax.set_title(f"{shape}: B and prompts not measured" if shape == str(source) else
-                         f"{shape}: {source}'s rates on this machine", fontsize=8)
+            ax.set_title(f"{shape}{where}: B and prompts not measured" if shape == str(source) else
+                         f"{shape}: {source}'s rates on {machine or 'this machine'}", fontsize=8)
         right.legend(fontsize=7)
     fig.suptitle(title("Predicted, not measured: S_TG and TPOT from the fitted decode model", predicted))
     fig.tight_layout()

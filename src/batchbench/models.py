@@ -1,14 +1,97 @@
-"""What a GGUF model is: architecture, shape, parameters, file type, bytes, sha256."""
+"""A model: its shape (ModelShape), a model of the config (Model), and what a GGUF file says of
+itself (architecture, shape, parameters, file type, bytes, sha256)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from . import UserError
-from .build import sha256_file
-from .synth import ModelShape
+from .files import sha256_file
+
+if TYPE_CHECKING:
+    from .build import Build
+    from .synth import SyntheticSpec
 
 GGUF_MAGIC = b"GGUF"
+# Approximate bytes per weight of each file type, for memory estimates before a model exists.
+BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
+                    "Q5_K_M": 0.69, "Q5_K_S": 0.69, "Q5_0": 0.69, "Q4_K_M": 0.61, "Q4_K_S": 0.57,
+                    "Q4_0": 0.5625, "Q3_K_M": 0.49, "Q2_K": 0.33, "IQ4_XS": 0.53}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    arch: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    n_ff: int
+    n_vocab: int
+    tied_embeddings: bool = False
+    n_ctx_train: int = 40960
+    rope_freq_base: float = 1000000.0
+    rms_eps: float = 1e-6
+
+    def tensors(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, numpy shape) of every tensor, in llama.cpp's naming."""
+        q, kv = self.n_head * self.head_dim, self.n_head_kv * self.head_dim
+        out: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (self.n_vocab, self.n_embd))]
+        for i in range(self.n_layer):
+            blk = f"blk.{i}."
+            out += [
+                (blk + "attn_norm.weight", (self.n_embd,)),
+                (blk + "attn_q.weight", (q, self.n_embd)),
+                (blk + "attn_k.weight", (kv, self.n_embd)),
+                (blk + "attn_v.weight", (kv, self.n_embd)),
+                (blk + "attn_output.weight", (self.n_embd, q)),
+                (blk + "ffn_norm.weight", (self.n_embd,)),
+                (blk + "ffn_gate.weight", (self.n_ff, self.n_embd)),
+                (blk + "ffn_up.weight", (self.n_ff, self.n_embd)),
+                (blk + "ffn_down.weight", (self.n_embd, self.n_ff)),
+            ]
+            if self.arch == "qwen3":
+                out += [(blk + "attn_q_norm.weight", (self.head_dim,)),
+                        (blk + "attn_k_norm.weight", (self.head_dim,))]
+        out.append(("output_norm.weight", (self.n_embd,)))
+        if not self.tied_embeddings:
+            out.append(("output.weight", (self.n_vocab, self.n_embd)))
+        return out
+
+    @cached_property
+    def n_params(self) -> int:
+        return sum(int(np.prod(shape)) for _, shape in self.tensors())
+
+    @cached_property
+    def largest_tensor(self) -> int:
+        """Values of the largest tensor (what llama-quantize holds in memory at once)."""
+        return max(int(np.prod(shape)) for _, shape in self.tensors())
+
+    @cached_property
+    def n_params_matmul(self) -> int:
+        """Parameters multiplied per token (all but the embedding lookup and the norms)."""
+        return sum(int(np.prod(s)) for n, s in self.tensors()
+                   if len(s) == 2 and n != "token_embd.weight") + (
+            self.n_vocab * self.n_embd if self.tied_embeddings else 0)
+
+
+@dataclass
+class Model:
+    name: str
+    dir: str
+    shape: ModelShape
+    bytes: int
+    path: str | None = None           # a given file
+    synthetic: SyntheticSpec | None = None
+    key: str | None = None            # cache key of a synthetic model
+    quantizer: Build | None = None
+    identity: str = ""                # what its measurements depend on: key, or the file's sha256
 
 
 def check_gguf(path: str, where: str) -> None:

@@ -4,8 +4,8 @@ matplotlib."""
 
 # results/<experiment>/analysis/<name>.parquet and .csv
 TABLES = ["summary", "combinations", "n_kv_check", "prompt_phase", "generation_scaling", "saturation",
-          "context_effects", "latency", "hardware", "perf_reconciliation", "failures", "drift",
-          "measurement_quality",
+          "context_effects", "prompt_verdict", "scaling_verdict", "context_trends", "whole_run_check",
+          "latency", "hardware", "perf_reconciliation", "failures", "drift", "measurement_quality",
           "perf_model", "perf_model_fit", "perf_model_validation", "perf_predictions", "roofline"]
 
 # results/<experiment>/figures/<name>.png and .svg; captions in report/figures/<name>.rst

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import re
 
-METRICS = ("pp", "tg", "b", "n_kv", "t_pp", "s_pp", "t_tg", "s_tg", "t", "s")
+from .metrics import CONFIG_KEYS, INT_METRICS, METRICS
+
 # JSONL key -> our column name (the seed's names in lower case).
 JSONL_KEYS = {"pp": "pp", "tg": "tg", "pl": "b", "n_kv": "n_kv", "t_pp": "t_pp",
               "speed_pp": "s_pp", "t_tg": "t_tg", "speed_tg": "s_tg", "t": "t", "speed": "s"}
-CONFIG_KEYS = ("n_kv_max", "n_batch", "n_ubatch", "flash_attn", "is_pp_shared", "n_gpu_layers",
-               "n_threads", "n_threads_batch")
-INT_COLUMNS = {"pp", "tg", "b", "n_kv"}
 
 # PP | TG | B | N_KV are counts; the six times and speeds are decimals
 INT = re.compile(r"^\d+$")
@@ -38,8 +36,8 @@ def parse_jsonl_line(line: str) -> dict | None:
         return None
     row = {ours: obj[theirs] for theirs, ours in JSONL_KEYS.items()}
     # a garbled line is not a result: counts must be integers, times and speeds numbers
-    if not all(type(row[k]) is int for k in INT_COLUMNS) or not all(
-            type(row[k]) in (int, float) for k in METRICS if k not in INT_COLUMNS):
+    if not all(type(row[k]) is int for k in INT_METRICS) or not all(
+            type(row[k]) in (int, float) for k in METRICS if k not in INT_METRICS):
         return None
     row.update({k: obj[k] for k in CONFIG_KEYS if type(obj.get(k)) is int})
     return row
@@ -74,9 +72,9 @@ def table_row(cells: list[str]) -> dict | None:
     row = {}
     for name, cell in zip(METRICS, cells, strict=True):
         cell = cell.strip("*_` ")  # a value set in bold or as code by whoever pasted it
-        if not (INT if name in INT_COLUMNS else DECIMAL).match(cell):
+        if not (INT if name in INT_METRICS else DECIMAL).match(cell):
             return None
-        row[name] = int(cell) if name in INT_COLUMNS else float(cell)
+        row[name] = int(cell) if name in INT_METRICS else float(cell)
     return row
 
 

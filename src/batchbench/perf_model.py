@@ -20,8 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from .analysis import SERIES, Thresholds, kv_bytes_per_cell, saturation_point
-from .synth import ModelShape, estimated_decode_bytes, spec_from_config
+from .analysis.combinations import SERIES, Thresholds
+from .analysis.hardware import kv_bytes_per_cell, limits_of
+from .analysis.questions import saturation_point
+from .models import ModelShape
+from .synth import estimated_decode_bytes, spec_from_config
 
 KEYS = [*SERIES, "host_name"]
 MIN_R2 = 0.90          # below this the model does not explain the series: no predictions
@@ -125,9 +128,9 @@ def shape_rates(first: pd.Series) -> dict:
             "kv_bytes_per_cell": float(kv_bytes_per_cell(first))}
 
 
-def fit_series(table: pd.DataFrame, limits: dict | None,
+def fit_series(table: pd.DataFrame, limits: dict | list[dict] | None,
                thresholds: Thresholds) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per series (model × build × options × host): the fitted model, each row against it, and
+    """Per series (model × build × machine × options × host): the fitted model, each row against it, and
     the leave-one-B-out validation. Only valid rows (status ok, not flagged) are fitted."""
     models, fits, checks = [], [], []
     usable = table[table["valid"].astype(bool) & (table["tg"] > 0) & (table["t_tg"] > 0)]
@@ -148,7 +151,8 @@ def fit_series(table: pd.DataFrame, limits: dict | None,
         r2 = r_squared(np.log(data["step_s"].to_numpy()), np.log(model_step))  # relative, as fitted
         fitted = data.assign(model_s_tg=data["tokens"] / model_step)
         rates = shape_rates(data.iloc[0])
-        limit = (limits or {}).get("bandwidth_gb_s") if (limits or {}).get("host_name") == keys["host_name"] else None
+        own = limits_of(limits, keys["machine"])  # the series' machine's limits, measured on its host
+        limit = own.get("bandwidth_gb_s") if own.get("host_name") == keys["host_name"] else None
         bandwidth = rates["weight_bytes"] / coef["t_mem"] / 1e9
         problems = []
         if not r2 >= MIN_R2:
@@ -251,7 +255,7 @@ def predictions(model: pd.DataFrame, table: pd.DataFrame, shapes: list[dict] | N
     return out[PREDICTION_COLUMNS]
 
 
-def roofline(table: pd.DataFrame, limits: dict | None) -> pd.DataFrame:
+def roofline(table: pd.DataFrame, limits: dict | list[dict] | None) -> pd.DataFrame:
     """Each combination's prompt phase and decode phase as a roofline point: FLOPs done (the
     weights' 2 FLOPs per parameter per token; attention left out) per byte moved (prompt: the
     weights once per micro-batch of -ub tokens, plus the KV cells written; decode: the weights once
@@ -275,18 +279,21 @@ def roofline(table: pd.DataFrame, limits: dict | None) -> pd.DataFrame:
         "decode": (2 * (block + output) * data["tokens"] * steps, (weights + data["cells"] * cell_bytes) * steps,
                    data["t_tg"]),
     }
-    same_host = data["host_name"] == (limits or {}).get("host_name")
+    # each row against its own machine's limits, where they were measured on its host
+    own = [limits_of(limits, m) for m in data["machine"]]
+    same_host = data["host_name"].notna() & (data["host_name"] == pd.Series([e.get("host_name") for e in own],
+                                                                             index=data.index))
     parts = []
     for phase, (flop, moved, seconds) in phases.items():
         parts.append(data[KEYS + ["pp", "tg", "b", "valid"]].assign(
             phase=phase, flop=flop, bytes=moved, intensity=flop / moved, gflops=flop / seconds / 1e9,
-            bandwidth_limit_gb_s=np.where(same_host, (limits or {}).get("bandwidth_gb_s", np.nan), np.nan),
-            flops_limit_g=np.where(same_host, (limits or {}).get("flops_g", np.nan), np.nan)))
+            bandwidth_limit_gb_s=np.where(same_host, [e.get("bandwidth_gb_s", np.nan) for e in own], np.nan),
+            flops_limit_g=np.where(same_host, [e.get("flops_g", np.nan) for e in own], np.nan)))
     out = pd.concat(parts, ignore_index=True)
     return out[(out["pp"] > 0) | (out["phase"] == "decode")][ROOFLINE_COLUMNS].reset_index(drop=True)
 
 
-def tables(table: pd.DataFrame, limits: dict | None, thresholds: Thresholds,
+def tables(table: pd.DataFrame, limits: dict | list[dict] | None, thresholds: Thresholds,
            shapes: list[dict] | None = None) -> dict[str, pd.DataFrame]:
     model, fit_rows, validation = fit_series(table, limits, thresholds)
     return {"perf_model": model, "perf_model_fit": fit_rows, "perf_model_validation": validation,

@@ -11,6 +11,7 @@ import math
 import os
 
 from .deadline import MARGIN_S
+from .kv_cache import kv_cache_bytes
 
 # A timing must not share its node (the benchmarks and the machine's limits).
 EXCLUSIVE = "--exclusive"
@@ -36,6 +37,9 @@ MACHINE_LIMITS_MB = 1024
 BUILD_RUNTIME_MIN = 120
 MODEL_RUNTIME_MIN = 60
 MACHINE_LIMITS_RUNTIME_MIN = 15
+# A benchmark's memory: the estimate below times this margin, plus this much (the process itself).
+MEMORY_MARGIN = 1.15
+MEMORY_OVERHEAD = 256 << 20
 
 
 def attempts(retries: int, remeasure: int = 0) -> int:
@@ -45,13 +49,50 @@ def attempts(retries: int, remeasure: int = 0) -> int:
     return 1 + retries + remeasure
 
 
-def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0) -> int | None:
-    """Minutes of a benchmark job's time limit: every attempt up to its timeout, the margin the
-    runner keeps before the limit, and the job's start-up. None without a timeout: the
-    partition's own limit applies, and the runner stops before it (deadline.py)."""
+def bench_runtime_min(timeout_s: float | None, retries: int, remeasure: int = 0,
+                      remeasure_wait_s: float = 0) -> int | None:
+    """Minutes of a benchmark job's time limit: every attempt up to its timeout, the wait before
+    each re-measurement, the margin the runner keeps before the limit, and the job's start-up.
+    None without a timeout: the partition's own limit applies, and the runner stops before it
+    (deadline.py)."""
     if timeout_s is None:
         return None
-    return math.ceil((attempts(retries, remeasure) * timeout_s + MARGIN_S + JOB_OVERHEAD_S) / 60)
+    waits = remeasure * remeasure_wait_s
+    return math.ceil((attempts(retries, remeasure) * timeout_s + waits + MARGIN_S + JOB_OVERHEAD_S) / 60)
+
+
+def bench_runtime(policy: dict) -> int | None:
+    """bench_runtime_min of a run policy (policy.run_policy)."""
+    return bench_runtime_min(policy["timeout_s"], int(policy["retries"]), int(policy["remeasure"]),
+                             policy["remeasure_wait_s"])
+
+
+def submitting(local_exec: bool, remote_exec: bool) -> bool:
+    """Whether jobs go to a cluster from here (rather than run here, or inside an allocation):
+    Snakemake's workflow.local_exec and workflow.remote_exec."""
+    return not local_exec and not remote_exec
+
+
+def cluster_threads(request: int, cores: int, local_exec: bool, remote_exec: bool, env: dict | None = None) -> int:
+    """Threads of a job: `request` is what it asks a cluster for; inside its allocation it takes
+    every CPU the allocation holds (so the job step never asks for more); run here, every one of
+    the `cores` Snakemake was given, so nothing of the workflow runs beside a measurement."""
+    if submitting(local_exec, remote_exec):
+        return request
+    if remote_exec:
+        return allocated_cpus(cores, env)
+    return cores
+
+
+def limits_cpus(job_cpus: list[int]) -> int:
+    """What measuring a machine's limits asks for: the most CPUs a benchmark job on it asks for
+    (measured like a benchmark), at least 1."""
+    return max(job_cpus, default=1)
+
+
+def mem_mb(nbytes: int) -> int:
+    """Bytes as the MiB a scheduler is asked for (rounded up)."""
+    return -(-nbytes // 2**20)
 
 
 def allocated_cpus(fallback: int, env: dict | None = None) -> int:
@@ -79,3 +120,30 @@ def model_mem_mb(quantized: bool, largest_tensor: int) -> int:
     if not quantized:
         return SYNTH_PEAK_MB
     return max(SYNTH_PEAK_MB, QUANTIZE_BASE_MB + math.ceil(largest_tensor * QUANTIZE_BYTES_PER_VALUE / 2**20))
+
+
+def memory_bytes(model, job) -> int:
+    """A benchmark job's memory (a models.Model, a grid.Job): model bytes + the KV cache llama.cpp
+    allocates + compute buffers, with a margin."""
+    m = model.shape
+    opts = job.option_map
+    _, allocated, _ = job.context()
+    kv = kv_cache_bytes(m.n_layer, allocated, m.n_head_kv, m.head_dim,
+                        opts.get("cache_type_k") or "f16", opts.get("cache_type_v") or "f16")
+    ubatch = min(int(opts.get("ubatch") or 512), job.b * max(job.pp, 1))
+    scores = 0 if opts.get("flash_attn") == "on" else ubatch * allocated * m.n_head
+    compute = 4 * (ubatch * (m.n_vocab + 4 * m.n_embd + 3 * m.n_ff) + scores)
+    total = model.bytes + kv + compute
+    return int(total * MEMORY_MARGIN) + MEMORY_OVERHEAD
+
+
+def job_cpus(options: dict) -> int:
+    """CPUs a benchmark job asks a scheduler for: its -t/-tb; without them llama.cpp takes every
+    core of the node, which the whole-node (exclusive) allocation of the SLURM profile provides."""
+    return max(int(options.get("threads") or 1), int(options.get("threads_batch") or 1))
+
+
+def job_gpus(gpu_backend: bool, options: dict) -> int:
+    """1 when the build has a GPU backend and the job offloads layers; a CPU build never asks
+    (a cluster without GRES refuses such a job at once)."""
+    return int(gpu_backend and options.get("n_gpu_layers") not in (None, 0))

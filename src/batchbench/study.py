@@ -1,4 +1,5 @@
-"""A validated config resolved into builds, models and jobs, with the checks a schema cannot make.
+"""A validated config resolved into builds, models, machines and jobs, with the checks a schema
+cannot make (the plan of those jobs is plan.py's, what each asks a scheduler for resources.py's).
 
 Every mistake raises UserError naming the config key, the value and what is allowed, at parse
 time, before any job starts.
@@ -9,37 +10,24 @@ from __future__ import annotations
 import functools
 import glob
 import json
-import math
 import os
-import re
 import subprocess
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 
-from . import UserError
-from .build import PORTABLE_FLAGS, build_key, sha256_cached
+from . import UserError, record, resources
+from .build import DEFAULT_CMAKE_FLAGS, DEFAULT_PATCHES, PORTABLE_FLAGS, Build, build_key
 from .cache import cache_dir_of
-from .context import CACHE_TYPE_BYTES, kv_cache_bytes
-from .grid import RESERVED_FLAGS, Job, as_list, expand, path_segment
-from .synth import ModelShape, SyntheticSpec, spec_from_config
-
-# Approximate bytes per weight of each file type, for memory estimates before a model exists.
-BYTES_PER_WEIGHT = {"F32": 4.0, "F16": 2.0, "BF16": 2.0, "Q8_0": 1.0625, "Q6_K": 0.82,
-                    "Q5_K_M": 0.69, "Q5_K_S": 0.69, "Q5_0": 0.69, "Q4_K_M": 0.61, "Q4_K_S": 0.57,
-                    "Q4_0": 0.5625, "Q3_K_M": 0.49, "Q2_K": 0.33, "IQ4_XS": 0.53}
-# Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
-ASSUMED_FLOPS = 50e9
-ASSUMED_BANDWIDTH = 10e9
-# CPU seconds Snakemake takes to plan one benchmark job (measured on a shared 2-core host: 14 s
-# for 10,000 jobs in bench/scale.py, 135 s for 100,000), and to read the grid again when a cluster
-# job starts (3.3 s for 100,000, 1.7 s for 10,000); the grid size from which the plan says so
-# before it starts.
-PLAN_SECONDS_PER_JOB = 0.0014
-PARSE_SECONDS_PER_JOB = 0.00002
-LARGE_GRID = 20000
-MEMORY_MARGIN = 1.15
-MEMORY_OVERHEAD = 256 << 20
+from .files import sha256_cached
+from .grid import Job, as_list, expand, path_segment
+from .kv_cache import CACHE_TYPE_BYTES
+from .llama_options import RESERVED_FLAGS
+from .machines import Machine
+from .machines import from_config as machines_from_config
+from .models import BYTES_PER_WEIGHT, Model
+from .paths import runs_of
+from .plan import seconds_estimate
+from .synth import spec_from_config
 
 
 def check_runs(binary: str, where: str) -> None:
@@ -63,42 +51,6 @@ def canonical(value):
     return value
 
 
-@dataclass
-class Build:
-    name: str
-    dir: str
-    key: str | None = None        # set when built from source
-    source: dict | None = None
-    cmake_flags: list[str] = field(default_factory=list)
-    patches: list[Path] = field(default_factory=list)
-    patch_refs: list[str] = field(default_factory=list)  # as the config names them
-    binaries: dict | None = None  # set when given
-    identity: str = ""            # what its measurements depend on: key, or the binary's sha256
-
-    @property
-    def gpu_backend(self) -> bool:
-        """Built with a GPU backend (by its CMake flags); given binaries are taken as CPU builds."""
-        return any(re.fullmatch(r"-DGGML_(CUDA|HIP|VULKAN|SYCL|MUSA)=(ON|1|TRUE)", f, re.IGNORECASE)
-                   for f in self.cmake_flags)
-
-    @property
-    def has_quantize(self) -> bool:
-        return self.key is not None or bool(self.binaries and self.binaries.get("quantize"))
-
-
-@dataclass
-class Model:
-    name: str
-    dir: str
-    shape: ModelShape
-    bytes: int
-    path: str | None = None           # a given file
-    synthetic: SyntheticSpec | None = None
-    key: str | None = None            # cache key of a synthetic model
-    quantizer: Build | None = None
-    identity: str = ""                # what its measurements depend on: key, or the file's sha256
-
-
 class Study:
     def __init__(self, config: dict, workflow_dir: Path):
         self.config = config
@@ -114,11 +66,14 @@ class Study:
                             "give at least one model (a GGUF path or a synthetic shape) or an import")
         self._unique("builds", [b.name for b in self.builds], [b.dir for b in self.builds])
         self._unique("models", [m.name for m in self.models], [m.dir for m in self.models])
+        self.machines = machines_from_config(config.get("machines"))
+        self._unique("machines", [m.name for m in self.machines], [m.dir for m in self.machines])
         self._check_grid()
         self.model_by_dir = {m.dir: m for m in self.models}
         self.build_by_dir = {b.dir: b for b in self.builds}
         all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
-                          [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)))
+                          [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)),
+                          machines=[(m.name, m.dir) for m in self.machines])
         fits = [j.skip_reason() is None for j in all_jobs]
         self.jobs = self._with_sentinel([j for j, ok in zip(all_jobs, fits, strict=True) if ok])
         self.skipped = [j for j, ok in zip(all_jobs, fits, strict=True) if not ok]
@@ -128,6 +83,15 @@ class Study:
         self.compare_with = self._other_experiments(config.get("analysis", {}).get("compare_with") or [])
         for i, entry in enumerate(config.get("analysis", {}).get("predict") or []):  # named before any job
             spec_from_config(entry, f"analysis.predict[{i}]")
+        self.machine_by_path = {m.path: m for m in self.machines}
+
+    @property
+    def machine_axis(self) -> bool:
+        """Whether machines are configured (then result paths have a machine level)."""
+        return self.machines[0].name is not None
+
+    def machine_of(self, job: Job) -> Machine:
+        return self.machine_by_path[f"{job.machine_dir}/" if job.machine_dir else ""]
 
     # --- resolution -------------------------------------------------------------------------
     def _build(self, entry: dict, i: int, workflow_dir: Path) -> Build:
@@ -142,10 +106,10 @@ class Study:
             b.identity = "sha256:" + sha256_cached(Path(b.binaries["batched_bench"]), self.cache_dir)
             return b
         b.source = entry["source"]
-        b.cmake_flags = list(entry.get("cmake_flags", []))
+        b.cmake_flags = list(entry.get("cmake_flags", DEFAULT_CMAKE_FLAGS))
         if entry.get("portable"):
             b.cmake_flags = [f for f in b.cmake_flags if not f.startswith("-DGGML_NATIVE")] + PORTABLE_FLAGS
-        b.patch_refs = [str(p) for p in entry.get("patches", [])]
+        b.patch_refs = [str(p) for p in entry.get("patches", DEFAULT_PATCHES)]
         b.patches = [(workflow_dir / p).resolve() for p in b.patch_refs]
         for p in b.patches:
             if not p.is_file():
@@ -192,30 +156,33 @@ class Study:
     def _with_sentinel(self, jobs: list[Job]) -> list[Job]:
         """With `run.sentinel_every: N`, one fixed combination (of the first repetition, model and
         build, the one of median estimated time: long enough to time, short enough to repeat)
-        measured again before every N-th job and after the last; its spread is the run's drift."""
+        measured again before every N-th job and after the last; its spread is the run's drift.
+        With machines, on every machine at each of those points: each machine drifts on its own."""
         every = self.run.get("sentinel_every")
         if not every or not jobs:
             return jobs
-        first = [j for j in jobs if (j.rep, j.model, j.build) == (1, jobs[0].model, jobs[0].build)]
-        anchor = sorted(first, key=self.seconds_estimate)[len(first) // 2]
+        first = [j for j in jobs if (j.rep, j.model, j.build, j.machine)
+                 == (1, jobs[0].model, jobs[0].build, jobs[0].machine)]
+        anchor = sorted(first, key=lambda j: seconds_estimate(self.model_by_dir[j.model_dir], j))[len(first) // 2]
         last_rep = max(j.rep for j in jobs)
         out, k = [], 0
         for i, job in enumerate(jobs + [None]):
             if i % every == 0 or job is None:
                 k += 1
-                out.append(replace(anchor, rep=last_rep + k, sentinel=k))
+                out += [replace(anchor, rep=last_rep + k, sentinel=k, machine=m.name, machine_dir=m.dir)
+                        for m in self.machines]
             if job is not None:
                 out.append(job)
         return out
 
     def _other_experiments(self, names: list[str]) -> list[str]:
         """Experiments to compare with must have been collected already (in this folder)."""
-        done = sorted(p.parent.name for p in Path("results").glob("*/runs.parquet"))
+        done = sorted(Path(p).parent.name for p in glob.glob(runs_of("*")))
         for i, name in enumerate(names):
             if name == self.experiment:
                 raise UserError(f"analysis.compare_with[{i}]: {name!r} is this experiment itself")
-            if not (Path("results") / name / "runs.parquet").is_file():
-                raise UserError(f"analysis.compare_with[{i}]: {name!r} has no results/{name}/runs.parquet "
+            if not Path(runs_of(name)).is_file():
+                raise UserError(f"analysis.compare_with[{i}]: {name!r} has no {runs_of(name)} "
                                 f"(run that experiment first); collected here: {', '.join(done) or 'none'}")
         return names
 
@@ -246,6 +213,7 @@ class Study:
         c, _, _ = job.context()
         return {
             "experiment": self.experiment, "model": job.model, "build": job.build,
+            **({"machine": job.machine} if job.machine is not None else {}),
             "pp": job.pp, "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c,
             "options": job.option_map, "extra_args": list(job.extra_args),
             "build_id": self.build_by_dir[job.build_dir].identity,
@@ -255,96 +223,11 @@ class Study:
 
     @functools.cache  # noqa: B019 (one Study per parse; asked for each job several times)
     def memory_bytes(self, job: Job) -> int:
-        """Model bytes + the KV cache llama.cpp allocates + compute buffers, with a margin."""
-        m = self.model_by_dir[job.model_dir].shape
-        opts = job.option_map
-        _, allocated, _ = job.context()
-        kv = kv_cache_bytes(m.n_layer, allocated, m.n_head_kv, m.head_dim,
-                            opts.get("cache_type_k") or "f16", opts.get("cache_type_v") or "f16")
-        ubatch = min(int(opts.get("ubatch") or 512), job.b * max(job.pp, 1))
-        scores = 0 if opts.get("flash_attn") == "on" else ubatch * allocated * m.n_head
-        compute = 4 * (ubatch * (m.n_vocab + 4 * m.n_embd + 3 * m.n_ff) + scores)
-        total = self.model_by_dir[job.model_dir].bytes + kv + compute
-        return int(total * MEMORY_MARGIN) + MEMORY_OVERHEAD
-
-    def cpus(self, job: Job) -> int:
-        """CPUs a job asks a scheduler for: its -t/-tb; without them llama.cpp takes every core of
-        the node, which the whole-node (exclusive) allocation of the SLURM profile provides."""
-        opts = job.option_map
-        return max(int(opts.get("threads") or 1), int(opts.get("threads_batch") or 1))
-
-    def gpus(self, job: Job) -> int:
-        """1 when the build has a GPU backend and the job offloads layers; a CPU build never asks
-        (a cluster without GRES refuses such a job at once)."""
-        offload = job.option_map.get("n_gpu_layers")
-        return int(self.build_by_dir[job.build_dir].gpu_backend and offload not in (None, 0))
-
-    def seconds_estimate(self, job: Job) -> float:
-        """A rough time: prompt FLOPs and weight bytes per generation step at assumed speeds."""
-        model = self.model_by_dir[job.model_dir]
-        prompt_tokens = job.pp if job.option_map.get("pp_shared") else job.b * job.pp
-        steps = job.tg * (job.b if job.option_map.get("tg_separate") else 1)
-        return (2 * model.shape.n_params_matmul * (prompt_tokens + job.b * job.tg) / ASSUMED_FLOPS
-                + steps * model.bytes / ASSUMED_BANDWIDTH)
-
-    def plan_rows(self) -> list[dict]:
-        rows = []
-        for job in self.jobs + self.skipped:
-            c, allocated, needed = job.context()
-            reason = job.skip_reason()
-            rows.append({
-                "model": job.model, "build": job.build, "options": job.opts_slug, "pp": job.pp,
-                "tg": job.tg, "b": job.b, "rep": job.rep, "ctx": c, "n_kv": needed,
-                "n_kv_max": allocated, "status": "skipped" if reason else "planned",
-                "reason": reason or "", "mem_mb": math.ceil(self.memory_bytes(job) / 2**20),
-                "est_seconds": round(self.seconds_estimate(job), 2),
-            })
-        return rows
-
-    @cached_property
-    def summary(self) -> str:
-        est = sum(self.seconds_estimate(j) for j in self.jobs)
-        peak = max((self.memory_bytes(j) for j in self.jobs), default=0)
-        return (f"plan for experiment {self.experiment!r}: {len(self.jobs)} benchmark jobs "
-                f"({len(self.models)} model(s) x {len(self.builds)} build(s)), {len(self.skipped)} "
-                f"combination(s) skipped (too large for grid.ctx), peak memory ~{peak / 2**30:.1f} GiB, "
-                f"rough time ~{est / 60:.0f} min at an assumed {ASSUMED_FLOPS / 1e9:.0f} GFLOP/s and "
-                f"{ASSUMED_BANDWIDTH / 1e9:.0f} GB/s" + self._skipped_lines())
-
-    def planning_note(self) -> str:
-        """For a large grid, how long Snakemake will take to plan it and how to split it."""
-        if len(self.jobs) < LARGE_GRID:
-            return ""
-        n = len(self.jobs)
-        return (f"{n} benchmark jobs: Snakemake needs about {duration(n * PLAN_SECONDS_PER_JOB)} of one core to "
-                "plan them, at every start (a cluster job's own start reads the grid again: about "
-                f"{duration(1.5 + n * PARSE_SECONDS_PER_JOB)}). To plan faster, split the grid into experiments of "
-                f"fewer than {LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, "
-                "compared with `analysis.compare_with`).")
-
-    def _skipped_lines(self, most: int = 10) -> str:
-        """The skipped combinations and why (the first few; plan.tsv has them all)."""
-        lines = [f"\n  skipped: PP={j.pp} TG={j.tg} B={j.b} ({j.opts_slug}): {j.skip_reason()}"
-                 for j in self.skipped[:most]]
-        if len(self.skipped) > most:
-            lines.append(f"\n  ... and {len(self.skipped) - most} more in plan.tsv")
-        return "".join(lines)
+        """What a job may use at most (resources.memory_bytes), with its model."""
+        return resources.memory_bytes(self.model_by_dir[job.model_dir], job)
 
     def skipped_records(self) -> list[dict]:
-        out = []
-        for job in self.skipped:
-            c, allocated, needed = job.context()
-            out.append({"schema_version": 1, "experiment": self.experiment, "model": job.model,
-                        "build": job.build, "pp": job.pp, "tg": job.tg, "b": job.b,
-                        "rep": job.rep, "ctx": c, "options": job.option_map,
-                        "extra_args": list(job.extra_args), "status": "skipped",
-                        "reason": job.skip_reason(), "metrics": {"n_kv": needed, "n_kv_max": allocated}})
-        return out
-
-
-def duration(seconds: float) -> str:
-    """`45 s`, `4 min`: a rough duration in words."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+        return [record.skipped(self.experiment, job) for job in self.skipped]
 
 
 def spec_json(spec: dict) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .analysis.combinations import SERIES
 from .perf_model import KEYS
 
 COLUMNS = KEYS + [
@@ -31,8 +32,9 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     table, latency, hardware = tables["combinations"], tables["latency"], tables["hardware"]
     saturation, model, failures = tables["saturation"], tables["perf_model"], tables["failures"]
     series = table[KEYS].drop_duplicates()
-    lost = failures[["experiment", "model", "build"]].drop_duplicates()
-    lost = lost.merge(series[["experiment", "model", "build"]], how="left", indicator=True)
+    where = ["experiment", "model", "build", "machine"]  # what a failed row names of its series
+    lost = failures[where].drop_duplicates()
+    lost = lost.merge(series[where], how="left", indicator=True)
     lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")  # series with no result at all
     rows = []
     for keys in [*series.to_dict("records"), *lost.to_dict("records")]:
@@ -41,7 +43,7 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         valid = mine[mine["valid"].astype(bool)]
         pool, note = (valid, "") if len(valid) else (mine, "every combination is flagged: from flagged rows")
         row = {**keys, "combinations": len(mine), "flagged": int((~mine["valid"].astype(bool)).sum()), "note": note}
-        lost_rows = _match(failures, {k: keys[k] for k in ("experiment", "model", "build")})
+        lost_rows = _match(failures, {k: keys[k] for k in where})
         for status in ("skipped", "failed", "timeout"):
             row[status] = int((lost_rows["status"] == status).sum())
         row["ok"] = int(mine["n_reps"].sum()) if len(mine) else 0
@@ -58,7 +60,7 @@ def summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 row.update(b1_bandwidth_gb_s=used["bandwidth_gb_s"].iloc[0],
                            b1_bandwidth_pct=used["bandwidth_pct"].iloc[0],
                            bandwidth_limit_gb_s=used["bandwidth_limit_gb_s"].iloc[0])
-        points = _match(saturation, {k: keys[k] for k in KEYS[:4]})
+        points = _match(saturation, {k: keys[k] for k in SERIES})
         points = points[points["metric"] == "s_tg"]
         reached = points["saturation_b"].dropna()
         row["saturation_b"] = float(reached.median()) if len(reached) else np.nan

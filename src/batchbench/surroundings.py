@@ -6,7 +6,8 @@ RUSAGE_CHILDREN before and after, so they are the benchmark's alone), and the ma
 memory pressure (/proc/pressure, PSI) and CPU steal (/proc/stat) over the same wall time. A
 counter the machine does not offer is None (PSI is disabled on some kernels), never a guess.
 `verdict` turns the counters into `disturbed` and a reason a person understands, by the limits
-of the run policy (batchbench.policy).
+of the run policy (batchbench.policy); `wait_for_quiet` holds a re-measurement back until the
+disturbance has passed (or a bounded wait is over).
 """
 
 from __future__ import annotations
@@ -67,11 +68,94 @@ class Snapshot:
                    {k: _pressure_totals(p) for k, p in pressure_files.items()}, _cpu_ticks(stat))
 
 
-def available_cpus() -> int:
+def usable_cpus() -> set[int] | None:
+    """The CPUs this job may run on (None where the platform does not say)."""
     try:
-        return len(os.sched_getaffinity(0))
+        return os.sched_getaffinity(0)
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return None
+
+
+def available_cpus() -> int:
+    cpus = usable_cpus()
+    return len(cpus) if cpus else os.cpu_count() or 1
+
+
+def _idle_ticks(cpus: set[int] | None, path: str = "/proc/stat") -> tuple[int, int, int] | None:
+    """(idle, all ticks, CPUs counted) since boot of the CPUs in `cpus` (all: None), or None
+    where /proc/stat is missing; waiting for a disk counts as idle (the CPU was free)."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    idle = total = counted = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 8):
+            continue
+        if cpus is None or int(name[3:]) in cpus:
+            ticks = [int(v) for v in fields[:8]]
+            idle, total, counted = idle + ticks[3] + ticks[4], total + sum(ticks), counted + 1
+    return (idle, total, counted) if counted else None
+
+
+class Calm:
+    """The CPUs this job may use and the machine's CPU pressure at one moment (a plain class, as
+    Snapshot)."""
+
+    __slots__ = ("wall", "idle", "pressure")
+
+    def __init__(self, wall: float, idle: tuple[int, int, int] | None, pressure: dict[str, int] | None):
+        self.wall, self.idle, self.pressure = wall, idle, pressure
+
+    def __repr__(self) -> str:
+        return f"Calm(wall={self.wall!r}, idle={self.idle!r}, pressure={self.pressure!r})"
+
+    @classmethod
+    def take(cls, cpus: set[int] | None = None, stat: str = "/proc/stat",
+             pressure: str = PRESSURE_FILES["cpu"]) -> Calm:
+        return cls(time.monotonic(), _idle_ticks(cpus, stat), _pressure_totals(pressure))
+
+
+def calm_between(before: Calm, after: Calm) -> tuple[float | None, float | None]:
+    """(free CPUs: how many of the usable CPUs were idle on average, CPU pressure: share of the
+    time some task waited for a CPU) between two moments; None where unknown."""
+    free = pressure = None
+    if before.idle and after.idle and after.idle[1] > before.idle[1]:
+        free = after.idle[2] * (after.idle[0] - before.idle[0]) / (after.idle[1] - before.idle[1])
+    wall = after.wall - before.wall
+    if before.pressure and after.pressure and "some" in before.pressure and "some" in after.pressure and wall > 0:
+        pressure = min((after.pressure["some"] - before.pressure["some"]) / 1e6 / wall, 1.0)
+    return free, pressure
+
+
+def wait_for_quiet(threads: int | None, limits: dict, most_s: float, window_s: float = 0.5,
+                   take=Calm.take, sleep=time.sleep) -> dict | None:
+    """Before measuring a disturbed job again: wait, at most `most_s` seconds, for a window of
+    `window_s` in which the usable CPUs had room for the benchmark (`min_cpu_share` of its
+    `threads` idle) and the machine's CPU pressure was within `max_cpu_pressure`. A spinning
+    neighbour shows as busy CPUs, not as pressure, while the benchmark is not running: both are
+    needed. What the wait saw, for the attempt's record: its seconds, whether it ended quiet (None:
+    no counter to judge by, then it does not wait), the last window's free CPUs and pressure.
+    None when the policy says not to wait."""
+    if most_s <= 0:
+        return None
+    cpus = usable_cpus()
+    need = limits["min_cpu_share"] * min(threads or available_cpus(), available_cpus())
+    start = before = take(cpus)
+    if before.idle is None and before.pressure is None:
+        return {"waited_s": 0.0, "quiet": None, "free_cpus": None, "cpu_pressure": None, "needed_cpus": need}
+    while True:
+        sleep(window_s)
+        after = take(cpus)
+        free, pressure = calm_between(before, after)
+        quiet = (free is None or free >= need) and (pressure is None or pressure <= limits["max_cpu_pressure"])
+        waited = after.wall - start.wall
+        if quiet or waited + window_s > most_s:
+            return {"waited_s": waited, "quiet": quiet, "free_cpus": free, "cpu_pressure": pressure,
+                    "needed_cpus": need}
+        before = after
 
 
 def counters(before: Snapshot, after: Snapshot, threads: int | None, timed_s: float | None = None) -> dict:

@@ -11,75 +11,18 @@ import hashlib
 import json
 import subprocess
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from . import UserError
+from .models import ModelShape
 
 ARCHITECTURES = ("qwen3", "llama")
 # llama-quantize accepts these names (a subset of its list; F16/F32 mean "leave as written").
 QUANT_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M",
                "Q4_K_S", "Q4_0", "Q3_K_M", "Q2_K", "IQ4_XS")
 GENERATOR_VERSION = 1  # bump when the written bytes change, so cached models are remade
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    arch: str
-    n_layer: int
-    n_embd: int
-    n_head: int
-    n_head_kv: int
-    head_dim: int
-    n_ff: int
-    n_vocab: int
-    tied_embeddings: bool = False
-    n_ctx_train: int = 40960
-    rope_freq_base: float = 1000000.0
-    rms_eps: float = 1e-6
-
-    def tensors(self) -> list[tuple[str, tuple[int, ...]]]:
-        """(name, numpy shape) of every tensor, in llama.cpp's naming."""
-        q, kv = self.n_head * self.head_dim, self.n_head_kv * self.head_dim
-        out: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (self.n_vocab, self.n_embd))]
-        for i in range(self.n_layer):
-            blk = f"blk.{i}."
-            out += [
-                (blk + "attn_norm.weight", (self.n_embd,)),
-                (blk + "attn_q.weight", (q, self.n_embd)),
-                (blk + "attn_k.weight", (kv, self.n_embd)),
-                (blk + "attn_v.weight", (kv, self.n_embd)),
-                (blk + "attn_output.weight", (self.n_embd, q)),
-                (blk + "ffn_norm.weight", (self.n_embd,)),
-                (blk + "ffn_gate.weight", (self.n_ff, self.n_embd)),
-                (blk + "ffn_up.weight", (self.n_ff, self.n_embd)),
-                (blk + "ffn_down.weight", (self.n_embd, self.n_ff)),
-            ]
-            if self.arch == "qwen3":
-                out += [(blk + "attn_q_norm.weight", (self.head_dim,)),
-                        (blk + "attn_k_norm.weight", (self.head_dim,))]
-        out.append(("output_norm.weight", (self.n_embd,)))
-        if not self.tied_embeddings:
-            out.append(("output.weight", (self.n_vocab, self.n_embd)))
-        return out
-
-    @cached_property
-    def n_params(self) -> int:
-        return sum(int(np.prod(shape)) for _, shape in self.tensors())
-
-    @cached_property
-    def largest_tensor(self) -> int:
-        """Values of the largest tensor (what llama-quantize holds in memory at once)."""
-        return max(int(np.prod(shape)) for _, shape in self.tensors())
-
-    @cached_property
-    def n_params_matmul(self) -> int:
-        """Parameters multiplied per token (all but the embedding lookup and the norms)."""
-        return sum(int(np.prod(s)) for n, s in self.tensors()
-                   if len(s) == 2 and n != "token_embd.weight") + (
-            self.n_vocab * self.n_embd if self.tied_embeddings else 0)
 
 
 # Shapes from the models' published config.json files.
@@ -210,8 +153,8 @@ def write_gguf(shape: ModelShape, path: Path, dtype: str = "F16", seed: int = 0)
 def cached_model(spec: SyntheticSpec, key: str, cache_dir: Path, quantize_binary: str | None,
                  log, threads: int | None = None) -> tuple[Path, str]:
     """(path, sha256) of the model in the cache, synthesized first if it is not there."""
-    from .build import sha256_file
     from .cache import publish_once
+    from .files import sha256_file
 
     entry = cache_dir / "models" / key
 

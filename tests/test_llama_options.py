@@ -1,4 +1,4 @@
-from batchbench.command import bench_argv
+from batchbench.llama_options import OPTIONS, RESERVED_FLAGS, bench_argv
 
 
 def test_one_combination_per_process():
@@ -14,3 +14,7 @@ def test_one_combination_per_process():
 def test_older_binary_gets_no_jsonl_flag():
     argv = bench_argv("bb", "m.gguf", 1, 2, 3, 256, {}, jsonl=False)
     assert "--output-format" not in argv
+
+
+def test_every_option_flag_is_reserved():
+    assert {flag for flag, _ in OPTIONS.values()} <= set(RESERVED_FLAGS)

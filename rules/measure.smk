@@ -1,17 +1,4 @@
-# What a benchmark job runs: one build with one model (the job reads one small file).
-rule bench_setup:
-    input:
-        build=f"{RESULTS}/builds/{{build}}.json",
-        model=f"{RESULTS}/models/{{model}}.json",
-    output:
-        f"{RESULTS}/setups/{{model}}/{{build}}.json",
-    log:
-        f"{LOGS}/bench_setup/{{model}}/{{build}}.log",
-    priority: SETUP_PRIORITY
-    conda:
-        "../envs/bench.yaml"
-    script:
-        "../scripts/bench_setup.py"
+# Measure: the benchmarks, and each machine's own limits, where the benchmarks run.
 
 
 # One process per combination. The job takes every core, so nothing else of the workflow runs
@@ -20,20 +7,20 @@ rule bench_setup:
 # the setup file is merely remade (ancient), nor for run policy or interpreter (environment).
 rule bench_run:
     input:
-        ancient(f"{RESULTS}/setups/{{model}}/{{build}}.json"),
+        ancient(paths.SETUP),
     output:
-        f"{RESULTS}/runs/{{model}}/{{build}}/{{combination}}.json",
+        paths.combined(paths.RUN),
     log:
-        f"{LOGS}/bench_run/{{model}}/{{build}}/{{combination}}.log",
+        paths.combined(paths.RUN_LOG),
     priority: bench_priority
     conda:
         "../envs/bench.yaml"
     threads: bench_threads
     resources:
+        **EXCLUSIVE_RESOURCES,
         **BENCH_RESOURCES,
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
-        slurm_extra=res.EXCLUSIVE,
     params:
         spec=bench_spec,
     shell:
@@ -41,3 +28,22 @@ rule bench_run:
         # from the workflow's source folder (PYTHONPATH, set in common.smk)
         '"$BATCHBENCH_PYTHON" -m batchbench.bench_job --spec {params.spec:q}'
         " --setup {input:q} --output {output:q} --log {log:q}"
+
+
+# Each machine's own limits, measured where benchmarks run (taking every core, like a benchmark).
+rule measure_limits:
+    output:
+        paths.LIMITS,
+    log:
+        paths.LIMITS_LOG,
+    conda:
+        "../envs/analysis.yaml"
+    threads: limits_threads
+    resources:
+        **EXCLUSIVE_RESOURCES,
+        mem_mb=res.MACHINE_LIMITS_MB,
+        runtime=res.MACHINE_LIMITS_RUNTIME_MIN,
+    params:
+        machine=machine_name,
+    script:
+        "../scripts/measure_limits.py"

@@ -1,8 +1,11 @@
-"""The argument list of one llama-batched-bench process (never a shell string)."""
+"""llama-batched-bench's options: the flag of each grid key, the flags the workflow sets itself,
+and the argument list of one process (never a shell string).
+
+Light on imports on purpose: the job runner imports it.
+"""
 
 from __future__ import annotations
 
-# Here, not in grid, so the job runner imports only this light module.
 # Config key -> (llama-batched-bench flag, short name used in result paths), in path order.
 OPTIONS: dict[str, tuple[str, str]] = {
     "ctx": ("-c", "c"),
@@ -18,6 +21,16 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "kv_unified": ("-kvu", "kvu"),
     "tg_separate": ("-tgs", "tgs"),
 }
+# The options that are switches (given or not), and flash attention's values.
+SWITCHES = ("pp_shared", "kv_unified", "tg_separate")
+FLASH_ATTN = ("on", "off", "auto")
+# The options a record keeps as columns of their own (-c is the record's `ctx`, sized per job).
+OPTION_COLUMNS = tuple(key for key in OPTIONS if key != "ctx")
+# Flags the workflow sets itself (the grid's options included); extra arguments may not repeat them.
+RESERVED_FLAGS = ("-m", "--model", "-c", "--ctx-size", "-npp", "-ntg", "-npl", "--output-format",
+                  "-b", "--batch-size", "-ub", "--ubatch-size", "-t", "--threads", "-tb", "--threads-batch",
+                  "-ngl", "--gpu-layers", "--n-gpu-layers", "-fa", "--flash-attn", "-ctk", "--cache-type-k",
+                  "-ctv", "--cache-type-v", "-pps", "-kvu", "--kv-unified", "-tgs")
 
 
 def bench_argv(binary: str, model_path: str, pp: int, tg: int, b: int, ctx: int,

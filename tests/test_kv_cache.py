@@ -1,6 +1,6 @@
 import pytest
 
-from batchbench.context import cells_allocated, cells_needed, context_for, kv_cache_bytes, pad
+from batchbench.kv_cache import cells_allocated, cells_needed, context_for, kv_cache_bytes, pad
 
 
 def test_pad_to_256():

@@ -1,91 +1,23 @@
-"""The experiment's report: report.md and a self-contained report.html from the same blocks.
-
-The report leads with the answer (a summary per model and build, the key figures), then states
-what this run measured per question, with the numbers; where the run disagrees with the usual
-explanation it says so. Every string from the data is escaped in HTML.
-"""
+"""The report's sections, prose only: every number they print is read from a table (so it is in
+a CSV too). The report leads with the answer (a summary per model and build, the key figures),
+then states what this run measured per question, with the numbers; where the run disagrees with
+the usual explanation it says so."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import os
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .analysis import SERIES, Thresholds, status_counts
-from .files import atomic_path
+from ..analysis.combinations import SERIES, Thresholds, status_counts
+from ..analysis.comparison import machine_verdict
+from ..analysis.hardware import limits_list
+from ..paths import table_folder
+from .document import Report, bool_name, fmt, series_name
 
-MAX_TABLE_ROWS = 60
-FOLD_ROWS = 12  # longer tables are folded in the HTML (<details>)
 MISFIT_PCT = 25  # a row the model misses by more than this is listed as not fitting
 SUMMARY_LINES = 2  # more series than this are summarised as a compact table
 KEY_FIGURES = ["s_tg_vs_b", "perf_model", "latency"]  # the figures that carry the answer, shown first
-
-
-@dataclass
-class Report:
-    """An ordered list of blocks: (kind, payload) with kind heading, text, list, table, figure."""
-    blocks: list[tuple[str, object]] = field(default_factory=list)
-
-    def heading(self, text: str, level: int = 2):
-        self.blocks.append(("heading", (level, text)))
-
-    def text(self, text: str):
-        self.blocks.append(("text", text))
-
-    def items(self, items: list[str]):
-        if items:
-            self.blocks.append(("list", items))
-
-    def table(self, frame: pd.DataFrame, columns: list[str], digits: dict | None = None, source: str = ""):
-        """The columns people read, formatted; a long table is cut, saying where the rest is."""
-        self.blocks.append(("table", shown(frame, columns, digits)))
-        if len(frame) > MAX_TABLE_ROWS:
-            where = f"analysis/{source}.csv" if source else "runs.parquet"
-            self.text(f"The first {MAX_TABLE_ROWS} of {len(frame)} rows; all of them are in {where}.")
-
-    def figure(self, name: str, png: str, caption: str):
-        self.blocks.append(("figure", (name, png, caption)))
-
-    def figure_row(self, figures: list[tuple[str, str, str]]):
-        """Figures side by side (HTML), each linking to its full size; one after another in Markdown."""
-        if figures:
-            self.blocks.append(("figure_row", figures))
-
-
-def fmt(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def shown(frame: pd.DataFrame, columns: list[str], digits: dict | None = None) -> pd.DataFrame:
-    """The columns people read, as formatted strings, at most MAX_TABLE_ROWS rows."""
-    digits = digits or {}
-    present = [c for c in columns if c in frame]
-    out = frame[present].head(MAX_TABLE_ROWS).copy()
-    for column in present:
-        out[column] = [fmt(v, digits.get(column, 2)) for v in out[column]]
-    return out.astype(str)
-
-
-def series_name(row) -> str:
-    return " · ".join(str(row[k]) for k in ("model", "build", "config") if row.get(k))
-
-
-# ---------------------------------------------------------------- sections
 
 
 def section(r: Report, heading: str, data: pd.DataFrame) -> bool:
@@ -131,12 +63,17 @@ def summary_section(r: Report, tables: dict):
         lines.append(f"{name}: " + "; ".join(parts) + "." + (f" ({row.note})" if row.note else ""))
     if len(lines) <= SUMMARY_LINES:
         r.items(lines)
-        return
-    # many series: one compact row each, so the key figures still start in the first screen
-    r.table(summary, ["model", "build", "config", "host_name", "peak_s_tg", "peak_b", "saturation_b", "b1_ttft_s",
-                      "b1_tpot_ms", "b1_bandwidth_pct", "ok", "skipped", "failed", "flagged"],
-            {"peak_s_tg": 1, "peak_b": 0, "saturation_b": 0, "b1_ttft_s": 3, "b1_tpot_ms": 1, "b1_bandwidth_pct": 0},
-            source="summary")
+    else:
+        # many series: one compact row each, so the key figures still start in the first screen
+        r.table(summary, ["model", "build", "machine", "config", "host_name", "peak_s_tg", "peak_b", "saturation_b",
+                          "b1_ttft_s", "b1_tpot_ms", "b1_bandwidth_pct", "ok", "skipped", "failed", "flagged"],
+                {"peak_s_tg": 1, "peak_b": 0, "saturation_b": 0, "b1_ttft_s": 3, "b1_tpot_ms": 1,
+                 "b1_bandwidth_pct": 0}, source="summary")
+    ratios, compared = tables.get("compare"), tables.get("compare_summary")
+    if ratios is not None and compared is not None:  # with machines: which one is ahead where
+        sentences = machine_verdict(ratios, compared)
+        if sentences:
+            r.text(" ".join(sentences))
 
 
 def model_words(row, joint: str) -> str:
@@ -218,7 +155,7 @@ def model_section(r: Report, tables: dict):
            "sequence's token, t_cell the time per KV-cache cell read by attention. Robust least squares (soft L1 "
            "on relative residuals) on the valid rows only; leave-one-B-out validation. Where the model's size and "
            "shape are known the times are converted to rates (bytes / t_mem, FLOPs per token / t_seq).")
-    r.table(model, ["model", "build", "config", "host_name", "b_values", "memory_ms", "compute_ms_per_seq",
+    r.table(model, ["model", "build", "machine", "config", "host_name", "b_values", "memory_ms", "compute_ms_per_seq",
                     "attention_us_per_cell", "crossover_b", "predicted_saturation_b", "measured_saturation_b", "r2",
                     "loo_error_pct", "bandwidth_gb_s", "bandwidth_pct", "flops_g", "fits", "note"],
             {"memory_ms": 2, "compute_ms_per_seq": 3, "attention_us_per_cell": 3, "crossover_b": 1,
@@ -229,14 +166,15 @@ def model_section(r: Report, tables: dict):
     if len(misses):
         r.text(f"Where the model does not fit: {len(misses)} valid combination(s) whose step time it misses by more "
                f"than {MISFIT_PCT}% (measured against model, ms per step):")
-        r.table(misses, ["model", "build", "config", "pp", "tg", "b", "step_ms", "model_step_ms", "error_pct",
-                         "regime"], {"step_ms": 1, "model_step_ms": 1, "error_pct": 0}, source="perf_model_fit")
+        r.table(misses, ["model", "build", "machine", "config", "pp", "tg", "b", "step_ms", "model_step_ms",
+                         "error_pct", "regime"], {"step_ms": 1, "model_step_ms": 1, "error_pct": 0},
+                source="perf_model_fit")
     validation = tables.get("perf_model_validation")
     if validation is not None and len(validation):
         r.text("Leave-one-B-out: each B left out of the fit in turn, its S_TG predicted from the others.")
-        r.table(validation, ["model", "build", "config", "left_out_b", "n_rows", "median_error_pct", "max_error_pct",
-                             "crossover_b"], {"median_error_pct": 1, "max_error_pct": 1, "crossover_b": 1},
-                source="perf_model_validation")
+        r.table(validation, ["model", "build", "machine", "config", "left_out_b", "n_rows", "median_error_pct",
+                             "max_error_pct", "crossover_b"],
+                {"median_error_pct": 1, "max_error_pct": 1, "crossover_b": 1}, source="perf_model_validation")
     predicted = tables.get("perf_predictions")
     r.heading("Predicted, not measured", 3)
     if predicted is None or predicted.empty:
@@ -246,20 +184,21 @@ def model_section(r: Report, tables: dict):
            "for the other model shapes named in analysis.predict on this machine. These are predictions; the "
            "measured rows are in the tables above.")
     lines = []
-    for (model_name, shape), group in predicted.groupby(["model", "shape"], sort=False):
+    for (model_name, machine, shape), group in predicted.groupby(["model", "machine", "shape"], sort=False):
         smallest = group[(group["pp"] == group["pp"].min()) & (group["tg"] == group["tg"].min())].sort_values("b")
         if smallest.empty:
             continue
         first, best = smallest.iloc[0], smallest.loc[smallest["s_tg"].idxmax()]
-        lines.append(f"{shape} (from {model_name}'s fit): at PP {int(first['pp'])}, TG {int(first['tg'])}, B = "
+        fit = f"{model_name}'s fit" + (f" on {machine}" if isinstance(machine, str) and machine else "")
+        lines.append(f"{shape} (from {fit}): at PP {int(first['pp'])}, TG {int(first['tg'])}, B = "
                      f"{int(first['b'])}: TPOT {first['tpot_ms']:.1f} ms, S_TG {first['s_tg']:.1f} tokens/s; up to "
                      f"{best['s_tg']:.1f} tokens/s at B = {int(best['b'])}; crossover B* ≈ {first['crossover_b']:.1f}.")
     r.items(lines)
-    r.table(predicted, ["shape", "build", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "predicted", "basis"],
-            {"tpot_ms": 1, "s_tg": 1}, source="perf_predictions")
+    r.table(predicted, ["shape", "build", "machine", "pp", "tg", "b", "tpot_ms", "s_tg", "regime", "predicted",
+                        "basis"], {"tpot_ms": 1, "s_tg": 1}, source="perf_predictions")
 
 
-def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None):
+def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | list[dict] | None):
     r.heading("Provenance")
     counts = status_counts(runs)
     measured = runs[~runs["imported"].astype(bool)]
@@ -270,21 +209,22 @@ def provenance(r: Report, runs: pd.DataFrame, config: dict, limits: dict | None)
     if len(measured):  # the config's grid says nothing of imported rows
         grid = config.get("grid", {})
         r.text("Grid: " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in grid.items()))
-    columns = ["model", "build", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
+    columns = ["model", "build", "machine", "model_arch", "model_quant", "model_params", "model_bytes", "build_version",
                "build_commit", "build_flags", "host_name", "host_cpu", "host_cores", "host_mem_bytes",
                "host_governor", "host_gpu", "job_scheduler"]
     if len(measured):
-        series = measured.drop_duplicates(["model", "build", "host_name"])
+        series = measured.drop_duplicates(["model", "build", "machine", "host_name"])
         r.table(series, columns)
         start, end = measured["start_time"].min(), measured["end_time"].max()
         if pd.notna(start) and pd.notna(end):
             r.text(f"Measured from {start} to {end} (UTC).")
     if len(imported):
         r.text("Imported logs: " + ", ".join(sorted(imported["source_file"].dropna().unique())))
-    if limits:
-        r.text(f"Machine limits on {limits.get('host_name')}: memory bandwidth "
-               f"{limits['bandwidth_gb_s']:.1f} GB/s ({limits['bandwidth_method']}); arithmetic "
-               f"{limits['flops_g']:.1f} GFLOP/s ({limits['flops_method']}).")
+    for entry in limits_list(limits):
+        machine = f"machine {entry['machine']}, " if entry.get("machine") else ""
+        r.text(f"Machine limits on {machine}{entry.get('host_name')}: memory bandwidth "
+               f"{entry['bandwidth_gb_s']:.1f} GB/s ({entry['bandwidth_method']}); arithmetic "
+               f"{entry['flops_g']:.1f} GFLOP/s ({entry['flops_method']}).")
 
 
 def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
@@ -310,8 +250,8 @@ def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
             r.text(f"Not available on this machine (left null): {q['counters_missing']}.")
         if q["still_disturbed"]:
             still = runs[(runs["status"] == "ok") & runs["disturbed"].eq(True)]
-            r.table(still, ["model", "build", "pp", "tg", "b", "rep", "attempts", "cpu_share", "disturbed_reason"],
-                    {"cpu_share": 2})
+            r.table(still, ["model", "build", "machine", "pp", "tg", "b", "rep", "attempts", "cpu_share",
+                            "disturbed_reason"], {"cpu_share": 2})
     elif q["jobs_with_result"] > q["imported"]:
         r.text("These rows were collected before jobs recorded their surroundings: whether the machine disturbed "
                "them is unknown.")
@@ -320,8 +260,8 @@ def measurement_quality(r: Report, runs: pd.DataFrame, tables: dict):
     r.text(f"Outliers across B (a point far off its series' smooth trend in per-step decode time or S_PP): "
            f"{q['outliers']} of {q['combinations']} combinations.")
     if q["outliers"]:
-        r.table(table[table["outlier"]], ["model", "build", "config", "pp", "tg", "b", "t_tg", "s_pp", "flags"],
-                {"t_tg": 4}, source="combinations")
+        r.table(table[table["outlier"]], ["model", "build", "machine", "config", "pp", "tg", "b", "t_tg", "s_pp",
+                                          "flags"], {"t_tg": 4}, source="combinations")
     sentinel_drift(r, tables.get("drift"))
     r.text(f"The verdicts below (Q2-Q5) are computed from the {q['trusted']} combinations neither disturbed "
            f"nor outliers; they leave out {q['left_out']}.")
@@ -337,7 +277,9 @@ def sentinel_drift(r: Report, drift: pd.DataFrame | None):
         by = group.set_index("metric")
         parts = ", ".join(f"{m.upper()} {by.loc[m, 'spread']:.1%} (CV {fmt(by.loc[m, 'cv'] * 100, 1)}%)"
                           for m in ("s_tg", "s_pp", "s") if m in by.index)
-        r.text(f"Drift sentinel PP={key[4]} TG={key[5]} B={key[6]}, measured {int(by['n'].max())} times from "
+        machine = dict(zip(SERIES, key, strict=False))["machine"]  # each machine drifts on its own
+        where = f" on {machine}" if isinstance(machine, str) and machine else ""
+        r.text(f"Drift sentinel{where} PP={key[-3]} TG={key[-2]} B={key[-1]}, measured {int(by['n'].max())} times from "
                f"{by['first'].min()} to {by['last'].max()}: spread (max − min) / median {parts}. Differences "
                "smaller than this are within the run's drift.")
 
@@ -348,14 +290,16 @@ def left_out(r: Report, tables: dict):
     flagged = table[table["disturbed"] | table["outlier"]] if len(table) else table
     if len(flagged):
         r.text(f"Computed without the {len(flagged)} disturbed or outlier combination(s) (see Measurement quality): "
-               + ", ".join(f"PP={x.pp} TG={x.tg} B={x.b}" for x in flagged.head(10).itertuples())
+               + ", ".join(f"{x.machine + ' ' if bool_name(x.machine) else ''}PP={x.pp} TG={x.tg} B={x.b}"
+                           for x in flagged.head(10).itertuples())
                + (" …" if len(flagged) > 10 else "") + ".")
 
 
 def caveats(r: Report, runs: pd.DataFrame, thresholds: Thresholds):
     r.heading("How to read these numbers")
     ok = runs[runs["status"] == "ok"]
-    reps = ok.groupby(["experiment", "model", "build", "pp", "tg", "b"]).size() if len(ok) else pd.Series([0])
+    reps = (ok.groupby(["experiment", "model", "build", "machine", "pp", "tg", "b"], dropna=False).size()
+            if len(ok) else pd.Series([0]))
     if reps.max() < 3:
         r.text("Each combination was measured once, so this run cannot tell noise from an effect: a single "
                "slow job (another process on the machine, a frequency change) reads as a finding below. "
@@ -388,36 +332,33 @@ def q1(r: Report, tables: dict):
            f"{len(check)} combinations.")
     if len(bad):
         r.text(f"{len(bad)} mismatches (the `matches` column says which formula the printed value fits):")
-        r.table(bad, ["model", "build", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"],
+        r.table(bad, ["model", "build", "machine", "pp", "tg", "b", "n_kv", "expected_n_kv", "formula", "matches"],
                 source="n_kv_check")
 
 
-def q2_q3(r: Report, tables: dict, thresholds: Thresholds):
+def q2_q3(r: Report, tables: dict):
     prompt = tables["prompt_phase"]
     r.heading("Q2, Q3. Does the prompt time T_PP grow in proportion to the prompt, so the prompt speed S_PP "
               "stays flat?")
     left_out(r, tables)
-    fitted = prompt[prompt["slope_ms_per_token"].notna()]
-    if fitted.empty:
+    verdict = tables["prompt_verdict"].iloc[0]
+    if not verdict["fits"]:
         r.text("No fit possible: every B has fewer than two prompt sizes. " +
                "; ".join(sorted(set(prompt["note"]) - {""})))
         return
-    linear = fitted[fitted["r2"] >= 0.95]
-    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ 0.95 in "
-           f"{len(linear)} of {len(fitted)} fits, slopes {fitted['slope_ms_per_token'].min():.3f} to "
-           f"{fitted['slope_ms_per_token'].max():.3f} ms per token. "
+    r.text(f"A least-squares line of T_PP against the prompt tokens (B·PP) per B: R² ≥ {verdict['min_r2']:g} in "
+           f"{verdict['linear_fits']} of {verdict['fits']} fits, slopes {verdict['slope_min_ms_per_token']:.3f} to "
+           f"{verdict['slope_max_ms_per_token']:.3f} ms per token. "
            + ("As expected, T_PP is proportional to the prompt tokens."
-              if len(linear) == len(fitted) else
-              "Where R² < 0.95 this run does not show the expected linear growth."))
-    cv = prompt["s_pp_cv"].dropna()
-    if len(cv):
-        flat = cv.max() <= thresholds.max_cv
-        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {cv.min():.0%} to "
-               f"{cv.max():.0%} across the combinations of each B (every PP and TG); "
-               + ("flat, as expected." if flat else
-                  f"above {thresholds.max_cv:.0%} somewhere, so 'S_PP stays flat' holds only where "
+              if verdict["linear_fits"] == verdict["fits"] else
+              f"Where R² < {verdict['min_r2']:g} this run does not show the expected linear growth."))
+    if pd.notna(verdict["s_pp_cv_max"]):
+        r.text(f"S_PP = prompt tokens / T_PP varies by a coefficient of variation of {verdict['s_pp_cv_min']:.0%} to "
+               f"{verdict['s_pp_cv_max']:.0%} across the combinations of each B (every PP and TG); "
+               + ("flat, as expected." if verdict["flat"] else
+                  f"above {verdict['max_cv']:.0%} somewhere, so 'S_PP stays flat' holds only where "
                   "the CV is small."))
-    r.table(prompt, ["model", "build", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
+    r.table(prompt, ["model", "build", "machine", "config", "b", "n_points", "slope_ms_per_token", "intercept_ms", "r2",
                      "s_pp_mean", "s_pp_cv", "note"], {"slope_ms_per_token": 3, "r2": 4}, source="prompt_phase")
 
 
@@ -429,7 +370,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
     left_out(r, tables)
     lines = []
     for key, group in scaling.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
-        label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[4]} TG={key[5]}"
+        label = f"{series_name(dict(zip(SERIES, key, strict=False)))} PP={key[-2]} TG={key[-1]}"
         if (group["b"] > 1).sum() == 0:
             lines.append(f"{label}: only B = 1 measured, nothing to scale.")
             continue
@@ -440,9 +381,11 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
         ratios = ", ".join(f"{v:.2f}" for v in group["t_tg_ratio"])
         bs = ", ".join(str(b) for b in group["b"])
         regimes = [g for g in group["regime"] if g]
-        sat = saturation[(saturation["pp"] == key[4]) & (saturation["tg"] == key[5])
-                         & (saturation["model"] == key[1]) & (saturation["build"] == key[2])
-                         & (saturation["config"] == key[3])].set_index("metric")
+        k = dict(zip(SERIES + ["pp", "tg"], key, strict=True))
+        sat = saturation[(saturation["pp"] == k["pp"]) & (saturation["tg"] == k["tg"])
+                         & (saturation["model"] == k["model"]) & (saturation["build"] == k["build"])
+                         & (saturation["machine"] == k["machine"])
+                         & (saturation["config"] == k["config"])].set_index("metric")
         lines.append(f"{label}: T_TG(B)/T_TG(1) = "
                      f"{ratios} for B = {bs} (ideal {bs}); growth from the previous B: "
                      f"{', '.join(regimes) or '–'}; saturation of S_TG at B = "
@@ -452,7 +395,7 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
            "previous B (against growing in proportion), and the saturation point: the smallest B whose "
            f"doubling raises the metric by less than {thresholds.saturation_share:.0%}.")
     r.items(lines)
-    r.text(seed_verdict(scaling, saturation))
+    r.text(seed_verdict(tables["scaling_verdict"].iloc[0]))
     explained = model_explanation(tables, runs)
     if explained:
         r.text("Why: at small B a decode step is bound by streaming the weights from memory once for all B "
@@ -461,79 +404,50 @@ def q4(r: Report, tables: dict, thresholds: Thresholds, runs: pd.DataFrame):
                "turns linear in B and S_TG saturates. The fitted decode model (next section) in this run's numbers:")
         r.items(explained)
         r.text(device_note(runs))
-    r.table(scaling, ["model", "build", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
+    r.table(scaling, ["model", "build", "machine", "config", "pp", "tg", "b", "t_tg", "t_tg_ratio", "ideal_ratio",
                             "s_tg_ratio", "efficiency", "regime", "valid"], {"t_tg": 3}, source="generation_scaling")
 
 
-def seed_verdict(scaling: pd.DataFrame, saturation: pd.DataFrame) -> str:
-    """The expected pattern of T_TG: sub-linear in B at first, linear once the machine saturates."""
-    keys = SERIES + ["pp", "tg"]
-    steps = scaling[scaling["regime"] != ""].sort_values("b")
-    if steps.empty:
+def seed_verdict(verdict: pd.Series) -> str:
+    """The expected pattern of T_TG (sub-linear in B at first, linear once the machine saturates),
+    against the counts of the scaling_verdict table."""
+    if not verdict["series"]:
         return "No series has two values of B: the expected pattern (sub-linear, then linear) cannot be checked."
-    first = steps.groupby(keys, dropna=False)["regime"].first()
-    starts_sub = int((first == "sub-linear").sum())
-    points = saturation[(saturation["metric"] == "s_tg") & saturation["saturation_b"].notna()]
-    beyond = steps.merge(points[keys + ["saturation_b"]], on=keys)
-    beyond = beyond[beyond["b"] > beyond["saturation_b"]]
     text = ("Expected: T_TG grows sub-linearly in B at first, then linearly once the machine saturates. "
-            f"T_TG grew sub-linearly at the first doubling of B in {starts_sub} of {len(first)} series. ")
-    if beyond.empty:
+            f"T_TG grew sub-linearly at the first doubling of B in {verdict['starts_sub_linear']} of "
+            f"{verdict['series']} series. ")
+    if not verdict["doublings_beyond_saturation"]:
         text += ("S_TG saturated in none of them within the B measured, so the second half of the expected "
                  "pattern (linear growth once saturated) is not tested by this run.")
-        agrees = starts_sub == len(first)
     else:
-        linear = int(beyond["regime"].isin(["linear", "super-linear"]).sum())
-        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in {linear} of "
-                 f"{len(beyond)} doublings.")
-        agrees = starts_sub == len(first) and linear == len(beyond)
-    return text + (" This agrees with the expected pattern." if agrees else
+        text += (f"Beyond the saturation point of S_TG, T_TG grew linearly or faster in "
+                 f"{verdict['linear_beyond_saturation']} of {verdict['doublings_beyond_saturation']} doublings.")
+    return text + (" This agrees with the expected pattern." if verdict["agrees"] else
                    " Where the counts fall short, this run differs from the expected pattern.")
 
 
-def q5(r: Report, runs: pd.DataFrame, tables: dict):
+def q5(r: Report, tables: dict):
     table = tables["combinations"]
     effects = tables["context_effects"]
     if not section(r, "Q5. Whole-run time and speed: is T = T_PP + T_TG and S = N_KV / T, and how do they "
                    "move?", table):
         return
     left_out(r, tables)
-    rows = runs[runs["status"] == "ok"]  # each row as printed (medians of separate metrics need not add up)
-    gap = (rows["t"] - rows["t_pp"] - rows["t_tg"]).abs().max()
-    plain = rows[~rows["pp_shared"].astype(bool) & (rows["s"] > 0)]
-    s_gap = ((plain["n_kv"] / plain["t"] - plain["s"]).abs() / plain["s"]).max() if len(plain) else np.nan
-    r.text(f"Largest |T − T_PP − T_TG| over all rows: {gap:.4f} s; largest relative difference between "
-           f"N_KV / T and the printed S (without -pps): {fmt(s_gap * 100, 2)}%.")
-    statements = []
-    for metric, name in (("s", "S"), ("s_tg", "S_TG")):
-        for axis, held in (("pp", "B and TG"), ("tg", "B and PP")):
-            falls, rises, total = trend(effects, metric, axis)
-            if total:
-                statements.append(f"{name} against {axis.upper()} at fixed {held}: falls from the smallest to "
-                                  f"the largest {axis.upper()} in {falls} of {total} groups, rises in {rises}.")
-    r.items(statements)
-    falls, _, total = trend(effects, "s", "pp")
-    if total:
-        r.text(f"S is expected to fall with PP. This run {'agrees' if falls > total / 2 else 'disagrees'}: S fell "
-               f"in {falls} of {total} groups.")
+    check = tables["whole_run_check"].iloc[0]
+    r.text(f"Largest |T − T_PP − T_TG| over all rows: {check['max_t_gap_s']:.4f} s; largest relative difference "
+           f"between N_KV / T and the printed S (without -pps): {fmt(check['max_s_gap_share'] * 100, 2)}%.")
+    trends = tables["context_trends"]
+    r.items([f"{t.metric.upper()} against {t.axis.upper()} at fixed {t.held}: falls from the smallest to the "
+             f"largest {t.axis.upper()} in {t.falls} of {t.groups} groups, rises in {t.rises}."
+             for t in trends.itertuples() if t.groups])
+    s_pp = trends[(trends["metric"] == "s") & (trends["axis"] == "pp")].iloc[0]
+    if s_pp["groups"]:
+        agrees = s_pp["falls"] > s_pp["groups"] / 2
+        r.text(f"S is expected to fall with PP. This run {'agrees' if agrees else 'disagrees'}: S fell "
+               f"in {s_pp['falls']} of {s_pp['groups']} groups.")
     if effects["tg"].nunique() < 3:
         r.text("S is expected to first rise, then fall with TG: with fewer than three TG values this run "
                "cannot show a rise then a fall.")
-
-
-def trend(effects: pd.DataFrame, metric: str, axis: str) -> tuple[int, int, int]:
-    """In how many groups (the other two of PP, TG, B fixed) the metric falls, rises, from the
-    smallest to the largest value of `axis`; of how many groups with two values or more."""
-    held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
-    falls = rises = total = 0
-    for _, group in effects.groupby(SERIES + held, dropna=False):
-        if group[axis].nunique() < 2:
-            continue
-        ordered = group.sort_values(axis)
-        total += 1
-        falls += bool(ordered[metric].iloc[-1] < ordered[metric].iloc[0])
-        rises += bool(ordered[metric].iloc[-1] > ordered[metric].iloc[0])
-    return falls, rises, total
 
 
 def latency_section(r: Report, tables: dict):
@@ -560,7 +474,7 @@ def latency_section(r: Report, tables: dict):
                "included, marked hollow in the figure): "
                + ", ".join(f"B={row.b} PP={row.pp} TG={row.tg} ({row.s_tg:.1f} t/s at {row.tpot_ms:.2f} ms)"
                            for row in latency[latency["pareto"]].sort_values("tpot_ms").itertuples()) + ".")
-        r.table(latency, ["model", "build", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
+        r.table(latency, ["model", "build", "machine", "config", "pp", "tg", "b", "ttft_s", "tpot_ms", "e2e_s", "s_tg",
                           "pareto", "valid"], {"ttft_s": 3}, source="latency")
 
 
@@ -583,7 +497,7 @@ def perf_counter_note(perf: pd.DataFrame) -> str:
     return text
 
 
-def hardware_section(r: Report, tables: dict, limits: dict | None):
+def hardware_section(r: Report, tables: dict, limits: dict | list[dict] | None):
     hardware = tables["hardware"]
     r.heading("How close to the hardware")
     if hardware.empty or hardware["bandwidth_gb_s"].isna().all():
@@ -599,7 +513,7 @@ def hardware_section(r: Report, tables: dict, limits: dict | None):
            f"GB/s ({fmt(hardware['bandwidth_pct'].max(), 0)}% of the measured limit at most); prompt "
            f"arithmetic {hardware['flops_g'].min():.1f} to {hardware['flops_g'].max():.1f} GFLOP/s "
            f"({fmt(hardware['flops_pct'].max(), 0)}% of the measured float32 reference at most).")
-    r.table(hardware, ["model", "build", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
+    r.table(hardware, ["model", "build", "machine", "pp", "tg", "b", "bandwidth_gb_s", "bandwidth_pct", "flops_g",
                        "flops_pct", "valid", "note"], {"bandwidth_pct": 0, "flops_pct": 0}, source="hardware")
     roofline = tables.get("roofline")
     if roofline is not None and len(roofline):
@@ -607,10 +521,14 @@ def hardware_section(r: Report, tables: dict, limits: dict | None):
         for phase, group in roofline.groupby("phase", sort=False):
             parts.append(f"{phase} at {group['intensity'].min():.1f} to {group['intensity'].max():.1f} FLOPs per byte "
                          f"reaches {group['gflops'].min():.1f} to {group['gflops'].max():.1f} GFLOP/s")
-        ridge = roofline["flops_limit_g"] / roofline["bandwidth_limit_gb_s"]
+        # each machine's own ridge point (one without `machines`)
+        ridge = (roofline.assign(ridge=roofline["flops_limit_g"] / roofline["bandwidth_limit_gb_s"])
+                 .dropna(subset=["ridge"]).drop_duplicates("machine"))
+        ridges = ", ".join(f"{x.ridge:.1f} FLOPs per byte" + (f" on {x.machine}" if x.machine else "")
+                           for x in ridge.itertuples())
         r.text("On the roofline (figure roofline, table roofline): " + "; ".join(parts) + "."
-               + (f" The machine's ridge point (compute roof / bandwidth roof) is {ridge.dropna().iloc[0]:.1f} FLOPs "
-                  "per byte: below it a phase can be no faster than memory allows." if ridge.notna().any() else ""))
+               + (f" The machine's ridge point (compute roof / bandwidth roof) is {ridges}: below it a phase can "
+                  "be no faster than memory allows." if len(ridge) else ""))
 
 
 def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
@@ -622,7 +540,7 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
         r.text("No combination was flagged.")
     else:
         r.text(f"{len(flagged)} of {len(table)} combinations are flagged (hollow in the figures):")
-        r.table(flagged, ["model", "build", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
+        r.table(flagged, ["model", "build", "machine", "config", "pp", "tg", "b", "n_reps", "t_pp", "t_tg", "flags"],
                 {"t_pp": 4, "t_tg": 4}, source="combinations")
     r.heading("Rows without a result")
     counts = status_counts(runs)
@@ -631,8 +549,8 @@ def flags_and_failures(r: Report, runs: pd.DataFrame, tables: dict):
     else:
         r.text(f"{counts['skipped']} skipped, {counts['failed']} failed, {counts['timeout']} timed out; "
                "each with its reason:")
-        r.table(failures, ["model", "build", "pp", "tg", "b", "rep", "status", "reason", "exit_code", "signal"],
-                {"exit_code": 0, "signal": 0}, source="failures")
+        r.table(failures, ["model", "build", "machine", "pp", "tg", "b", "rep", "status", "reason", "exit_code",
+                           "signal"], {"exit_code": 0, "signal": 0}, source="failures")
 
 
 def comparison_section(r: Report, tables: dict):
@@ -654,6 +572,11 @@ def comparison_section(r: Report, tables: dict):
            "the two differ beyond the noise (their min–max ranges do not overlap).")
     apart = summary[~summary["same_run"].astype(bool)][["axis", "baseline", "other"]].drop_duplicates()
     for row in apart.itertuples():
+        if row.axis == "machine":  # one experiment, but the scheduler decided when each machine's jobs ran
+            r.text(f"{row.other} against {row.baseline} (machine): their jobs ran at different times (the "
+                   "scheduler ran one machine's before the other's), so drift between those times is part of "
+                   "the difference; repetitions and the noise test bound it.")
+            continue
         r.text(f"{row.other} against {row.baseline} ({row.axis}): the rows come from different runs. Runs made "
                "at different times on a shared machine drift (±10% between runs minutes apart was measured "
                "here), so differences of that size are not evidence; compare them as an axis of one "
@@ -665,19 +588,36 @@ def comparison_section(r: Report, tables: dict):
             source="compare_summary")
 
 
+def machines_section(r: Report, tables: dict):
+    """Which machine is ahead where, and how close each comes to its own limits."""
+    machines = tables.get("compare_machines")
+    if machines is None or machines.empty:
+        return
+    r.heading("Machines")
+    ratios, summary = tables.get("compare"), tables.get("compare_summary")
+    sentences = machine_verdict(ratios, summary) if ratios is not None and summary is not None else []
+    r.text(" ".join(sentences) or "No combination was measured on more than one machine.")
+    r.text("Each machine's achieved bandwidth and FLOP/s as a share of its own measured limits "
+           "(empty where that machine's limits were not measured on the row's host):")
+    r.table(machines, ["machine", "model", "build", "pp", "tg", "b", "s_pp", "s_tg", "bandwidth_gb_s", "bandwidth_pct",
+                       "flops_g", "flops_pct", "valid"], {"bandwidth_pct": 0, "flops_pct": 0},
+            source="compare_machines")
+
+
 def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]], config: dict,
-          limits: dict | None, thresholds: Thresholds) -> Report:
+          limits: dict | list[dict] | None, thresholds: Thresholds) -> Report:
     r = Report()
     r.heading(f"llama-batched-bench study: {config.get('experiment', '')}", 1)
     summary_section(r, tables)
     figures = key_figures(r, figures)
     measurement_quality(r, runs, tables)
     provenance(r, runs, config, limits)
+    machines_section(r, tables)
     caveats(r, runs, thresholds)
     q1(r, tables)
-    q2_q3(r, tables, thresholds)
+    q2_q3(r, tables)
     q4(r, tables, thresholds, runs)
-    q5(r, runs, tables)
+    q5(r, tables)
     model_section(r, tables)
     latency_section(r, tables)
     hardware_section(r, tables, limits)
@@ -687,107 +627,6 @@ def build(runs: pd.DataFrame, tables: dict, figures: dict[str, tuple[str, str]],
     for name, (png, caption) in figures.items():
         r.figure(name, png, caption)
     r.heading("Tables")
-    r.text("Every derived table is in analysis/ as Parquet and CSV: " +
-           ", ".join(f"{name}.csv" for name in tables) + ".")
+    r.text("Every derived table is in Parquet and CSV: " +
+           ", ".join(f"{table_folder(name)}/{name}.csv" for name in tables) + ".")
     return r
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def markdown_text(value: str) -> str:
-    """Inline HTML in a name stays text in any Markdown viewer."""
-    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", value)
-
-
-def markdown_cell(value: str) -> str:
-    return markdown_text(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(markdown_cell(c) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def markdown_blocks(base: Path) -> dict:
-    """Block kind -> its Markdown; figures are linked relative to the report."""
-    return {
-        "heading": lambda p: f"{'#' * p[0]} {markdown_text(p[1])}\n",
-        "text": lambda p: f"{markdown_text(p)}\n",
-        "list": lambda p: "\n".join(f"- {markdown_text(item)}" for item in p) + "\n",
-        "table": markdown_table,
-        "figure": lambda p: f"![{p[2]}]({os.path.relpath(p[1], base)})\n\n*{p[2]}*\n",
-        "figure_row": lambda p: "\n".join(f"![{c}]({os.path.relpath(png, base)})\n\n*{c}*\n" for _, png, c in p),
-    }
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    """In its own scrolling box (never wider than the page); a long one folded."""
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
-    table = f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-    if len(frame) > FOLD_ROWS:
-        return f"<details><summary>Show the table ({len(frame)} rows)</summary>{table}</details>"
-    return table
-
-
-def html_figure(name: str, png: str, caption: str, css: str = "") -> str:
-    e = html.escape
-    data = base64.b64encode(Path(png).read_bytes()).decode()
-    return (f'<figure id="{e(name)}"{css}><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(caption)}</figcaption></figure>")
-
-
-def png_aspect(png: str) -> float:
-    """Width / height of a PNG, from its header: figures in a row get widths in this proportion,
-    so they share one height."""
-    header = Path(png).read_bytes()[16:24]
-    return int.from_bytes(header[:4], "big") / max(int.from_bytes(header[4:], "big"), 1)
-
-
-# Block kind -> its HTML, every string from the data escaped.
-HTML_BLOCKS = {
-    "heading": lambda p: f"<h{p[0]}>{html.escape(p[1])}</h{p[0]}>",
-    "text": lambda p: f"<p>{html.escape(p)}</p>",
-    "list": lambda p: "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in p) + "</ul>",
-    "table": html_table,
-    "figure": lambda p: html_figure(*p),
-    "figure_row": lambda p: '<div class="row">' + "".join(
-        html_figure(*f, css=f' class="key" style="flex:{png_aspect(f[1]):.3f} 1 0"') for f in p) + "</div>",
-}
-
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222;
-overflow-wrap:anywhere}*{box-sizing:border-box}
-table{border-collapse:collapse;font-size:12px;margin:0}td,th{border:1px solid #ccc;padding:2px 6px;
-overflow-wrap:normal}th{background:#f3f3f3}.scroll{max-width:100%;overflow-x:auto;margin:.5em 0 1.5em}
-details{margin:.5em 0 1.5em}summary{cursor:pointer;color:#235}figure{margin:1em 0}
-img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#555}
-.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.row figure.key{min-width:420px;margin:.3em 0}
-.row figure.key img{max-height:280px;object-fit:contain}.row figcaption{font-size:11px}
-h1{font-size:1.4em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-ul{padding-left:1.2em}li{margin:.2em 0}"""
-
-
-def to_markdown(report: Report, base: Path) -> str:
-    blocks = markdown_blocks(base)
-    return "\n".join(blocks[kind](payload) for kind, payload in report.blocks)
-
-
-def to_html(report: Report) -> str:
-    """One file: styles inline, figures as data: URIs, nothing fetched from outside."""
-    title = next((p[1] for k, p in report.blocks if k == "heading"), "report")
-    head = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-            'style-src \'unsafe-inline\'">',
-            f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style>", "</head><body>"]
-    body = [HTML_BLOCKS[kind](payload) for kind, payload in report.blocks]
-    return "\n".join(head + body + ["</body></html>"])
-
-
-def write(report: Report, md_path: str, html_path: str) -> None:
-    for path, text in ((md_path, to_markdown(report, Path(md_path).parent)), (html_path, to_html(report))):
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")

@@ -1,9 +1,0 @@
-"""Measure this machine's memory bandwidth and arithmetic rate (rule machine_limits)."""
-
-import sys
-
-from batchbench.files import write_json_atomic
-from batchbench.machine import measure
-
-sys.stderr = open(snakemake.log[0], "w")
-write_json_atomic(snakemake.output[0], measure(snakemake.threads))

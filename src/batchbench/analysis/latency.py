@@ -1,0 +1,37 @@
+"""What one request sees: time to first token, time per output token, end-to-end latency, and
+the throughput–latency frontier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .combinations import COMBINATION, SERIES
+
+
+def pareto_front(throughput: pd.Series, latency: pd.Series) -> pd.Series:
+    """Whether each point is on the frontier: no other point is as fast with less latency."""
+    on = []
+    for i in throughput.index:
+        if not (np.isfinite(throughput[i]) and np.isfinite(latency[i])):
+            on.append(False)
+            continue
+        dominated = ((throughput >= throughput[i]) & (latency <= latency[i])
+                     & ((throughput > throughput[i]) | (latency < latency[i])))
+        on.append(not dominated.any())
+    return pd.Series(on, index=throughput.index)
+
+
+def latency(table: pd.DataFrame) -> pd.DataFrame:
+    """Per combination: time to first token (the B prompts, then one decode step, the mean step
+    standing in for the first), time per output token, end-to-end latency, and whether it is on
+    the series' throughput–latency frontier (S_TG against TPOT)."""
+    out = table[SERIES + COMBINATION + ["t_pp", "t_tg", "t", "s_tg", "valid"]].copy()
+    step = out["t_tg"] / out["tg"]
+    out["ttft_s"] = out["t_pp"] + step
+    out["tpot_ms"] = step * 1000
+    out["e2e_s"] = out["t"]
+    out["pareto"] = False
+    for _, group in out.groupby(SERIES, dropna=False):
+        out.loc[group.index, "pareto"] = pareto_front(group["s_tg"], group["tpot_ms"])
+    return out
