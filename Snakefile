@@ -1,10 +1,18 @@
 # llama-batched-bench study: build llama.cpp, make the models, run one job per combination,
 # collect every result into results/<experiment>/runs.parquet.
+import gc
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0.0")
+
+# Snakemake allocates hundreds of objects for each job it plans; with Python's default
+# thresholds the cyclic garbage collector ran every 700 allocations and walked every object held
+# (the whole DAG) a dozen times for 10,000 jobs: an eighth of the dry run's CPU time
+# (bench/scale.py). Every 50,000 it costs a quarter of that; nothing depends on when cyclic
+# garbage goes, and memory stays the same.
+gc.set_threshold(50_000, 10, 10)
 
 
 # the embedded default, found from any --directory; --configfile and --config override it

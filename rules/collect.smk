@@ -8,9 +8,10 @@ rule plan_table:
         fill(paths.RULE_LOG, rule="plan_table"),
     conda:
         "../envs/analysis.yaml"
+    # functions: computed when the job is planned, not by every cluster job's own start
     params:
-        rows=plan.rows(STUDY),
-        summary=plan.summary(STUDY),
+        rows=lambda wildcards: plan.rows(STUDY),
+        summary=lambda wildcards: plan.summary(STUDY),
     script:
         "../scripts/plan_table.py"
 
@@ -39,6 +40,6 @@ rule runs_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        skipped=STUDY.skipped_records(),
+        skipped=lambda wildcards: STUDY.skipped_records(),
     script:
         "../scripts/runs_table.py"

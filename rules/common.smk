@@ -1,8 +1,11 @@
+import inspect
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
@@ -25,13 +28,23 @@ try:
     from batchbench import machines as machine_settings
     from batchbench.outputs import FIGURES as FIGURE_NAMES, TABLES as ANALYSIS_TABLES
     from batchbench import paths
-    from batchbench.paths import fill, job_key
+    from batchbench.paths import fill
     from batchbench.policy import job_environment, run_policy
     from batchbench.study import Study, canonical, spec_json
 except ImportError as err:
     raise WorkflowError(
         f"a package the workflow needs is missing ({err}): run `pip install -r requirements.txt`"
     )
+
+# Where Python is told not to cache what it compiles (PYTHONDONTWRITEBYTECODE), every job would
+# compile the package's modules again (about 10 ms of CPU for each benchmark job's runner):
+# compiled once here instead, into __pycache__ beside them as Python itself would.
+if sys.dont_write_bytecode:
+    import compileall
+
+    import batchbench
+
+    compileall.compile_dir(batchbench.__path__[0], quiet=2)
 
 
 try:
@@ -47,6 +60,13 @@ except UserError as err:
     # a user's mistake: the message alone, no traceback
     sys.exit(f"config error (nothing was run):\n{err}")
 
+# Every path template with this run's experiment filled in (one experiment per run), and its
+# machine level where no machines are configured: Snakemake finds the rules that may make a
+# file among those whose paths start like it, for each of a job's files; with {experiment} a
+# wildcard, every output of every rule under results/ was a candidate for every file.
+paths = paths.bound(
+    experiment=STUDY.experiment, **({} if STUDY.machine_axis else {"machine": ""})
+)
 JOBS = {job.relpath(): job for job in STUDY.jobs}
 # Earlier in the interleaved order = higher priority, so jobs run in that order.
 PRIORITY = {path: len(JOBS) - i for i, path in enumerate(JOBS)}
@@ -64,16 +84,12 @@ def one_of(names):
 
 
 wildcard_constraints:
-    experiment=re.escape(STUDY.experiment),
     model=one_of(m.dir for m in STUDY.models),
     build=one_of(b.dir for b in STUDY.builds),
-    # the machine's folder with its slash; empty without `machines` (paths as before)
+    # the machine's folder with its slash (a wildcard only where machines are configured)
     machine="|".join(re.escape(m.path) for m in STUDY.machines) or "(?:)",
-    opts=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*",
-    pp=r"\d+",
-    tg=r"\d+",
-    b=r"\d+",
-    rep=r"\d+",
+    # a benchmark job's option set, combination and repetition (paths.combined)
+    combination=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*/pp\d+_tg\d+_b\d+_r\d+",
 
 
 ANALYSIS = config["analysis"]
@@ -116,7 +132,7 @@ def machine_comparison(wildcards):
     """Each machine against its own limits, when machines are configured."""
     if not STUDY.machine_axis:
         return {}
-    name = {"experiment": wildcards.experiment, "name": "compare_machines"}
+    name = {"name": "compare_machines"}
     return {
         "machines": fill(paths.MACHINE_COMPARISON, **name, ext="parquet"),
         "machines_figure": fill(paths.MACHINE_COMPARISON, **name, ext="png"),
@@ -124,7 +140,7 @@ def machine_comparison(wildcards):
 
 
 def comparison_runs(wildcards):
-    return [paths.runs_of(e) for e in [wildcards.experiment, *ANALYSIS["compare_with"]]]
+    return [paths.runs_of(e) for e in [STUDY.experiment, *ANALYSIS["compare_with"]]]
 
 
 def limits_threads(wildcards):
@@ -146,10 +162,7 @@ def machine_limits(wildcards):
     on each machine."""
     if not STUDY.jobs:
         return []
-    return [
-        fill(paths.LIMITS, experiment=wildcards.experiment, machine=m.path)
-        for m in STUDY.machines
-    ]
+    return [fill(paths.LIMITS, machine=m.path) for m in STUDY.machines]
 
 
 def machine_of(wildcards):
@@ -178,28 +191,46 @@ def bench_outputs(wildcards):
             machine_settings.check_executor(STUDY.machines, submitting())
         except UserError as err:
             raise WorkflowError(f"config error (nothing was run):\n{err}")
-    run = fill(paths.RUN, experiment=wildcards.experiment).replace(paths.JOB_KEY, "{}")
+    run = paths.RUN.replace(paths.JOB_KEY, "{}")
     return [run.format(path) for path in JOBS]
 
 
+def per_job(func):
+    """A function Snakemake calls for every benchmark job, with its signature inspected once.
+    Snakemake reads the signature of a rule's function at each call (to pass only the arguments
+    it takes), unless the function carries it, as Snakemake's own wrappers do: on a large grid
+    that reading was a third of the cost of each call."""
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
+
+
+# A benchmark job's key (paths.JOB_KEY) from its wildcards; a machine level only where machines
+# are configured.
+if STUDY.machine_axis:
+
+    def bench_key(w):
+        return f"{w.machine}{w.model}/{w.build}/{w.combination}"
+
+else:
+
+    def bench_key(w):
+        return f"{w.model}/{w.build}/{w.combination}"
+
+
 def bench_job(wildcards):
-    w = wildcards
-    return JOBS[job_key(w.machine, w.model, w.build, w.opts, w.pp, w.tg, w.b, w.rep)]
+    return JOBS[bench_key(wildcards)]
 
 
 def imported_records(wildcards):
-    return (
-        [fill(paths.IMPORTED, experiment=wildcards.experiment)] if STUDY.imports else []
-    )
+    return [paths.IMPORTED] if STUDY.imports else []
 
 
+@per_job
 def bench_priority(wildcards):
-    w = wildcards
-    return PRIORITY[
-        job_key(w.machine, w.model, w.build, w.opts, w.pp, w.tg, w.b, w.rep)
-    ]
+    return PRIORITY[bench_key(wildcards)]
 
 
+@per_job
 def bench_spec(wildcards):
     return spec_json(STUDY.job_spec(bench_job(wildcards)))
 
@@ -209,6 +240,7 @@ def submitting():
     return res.submitting(workflow.local_exec, workflow.remote_exec)
 
 
+@per_job
 def bench_threads(wildcards):
     """What a cluster job asks for is the job's -t; where jobs run (on this machine, or inside a
     cluster allocation, alone or holding a group of them) a benchmark claims every core, so
@@ -220,13 +252,41 @@ def bench_threads(wildcards):
 ANY_GPU_BUILD = any(build.gpu_backend for build in STUDY.builds)
 
 
+@per_job
 def bench_gpus(wildcards):
     job = bench_job(wildcards)
     return res.job_gpus(STUDY.build_by_dir[job.build_dir].gpu_backend, job.option_map)
 
 
+@per_job
 def bench_mem_mb(wildcards):
     return res.mem_mb(STUDY.memory_bytes(bench_job(wildcards)))
+
+
+def default_tmpdir():
+    """The temporary folder Snakemake's default `tmpdir` resource gives a job, or None where the
+    user set another (--default-resources tmpdir=...). That default is an expression Snakemake
+    evaluates anew for every job (on a large grid a quarter of what planning spends on a
+    benchmark job's resources); its value is this process's temporary folder, the same once as
+    for every job (a cluster job parses the workflow again on its node, and gets the node's).
+    """
+    defaults = workflow.resource_settings.default_resources
+    if defaults is None:
+        return tempfile.gettempdir()
+    given = defaults["tmpdir"] if "tmpdir" in defaults else None
+    return (
+        tempfile.gettempdir()
+        if getattr(given, "raw", given) == "system_tmpdir"
+        else None
+    )
+
+
+# Resources of a benchmark job beside its machine, memory and time: a GPU only where some build
+# could use one (a CPU build's jobs ask nothing, as with gpu=0), the temporary folder.
+BENCH_RESOURCES = {
+    **({"gpu": bench_gpus} if ANY_GPU_BUILD else {}),
+    **({"tmpdir": tmp} if (tmp := default_tmpdir()) else {}),
+}
 
 
 def cluster_threads(request):
@@ -310,10 +370,7 @@ def model_inputs(wildcards):
         return [ancient(model.path)]
     if model.quantizer:  # the first machine's build (models are made there)
         build = fill(
-            paths.BUILD,
-            experiment=wildcards.experiment,
-            machine=STUDY.machines[0].path,
-            build=model.quantizer.dir,
+            paths.BUILD, machine=STUDY.machines[0].path, build=model.quantizer.dir
         )
         return [ancient(build)]
     return []

@@ -9,18 +9,18 @@ rule bench_run:
     input:
         ancient(paths.SETUP),
     output:
-        paths.RUN,
+        paths.combined(paths.RUN),
     log:
-        paths.RUN_LOG,
+        paths.combined(paths.RUN_LOG),
     priority: bench_priority
     conda:
         "../envs/bench.yaml"
     threads: bench_threads
     resources:
         **EXCLUSIVE_RESOURCES,
+        **BENCH_RESOURCES,
         mem_mb=bench_mem_mb,
         runtime=BENCH_RUNTIME,
-        gpu=bench_gpus if ANY_GPU_BUILD else 0,
     params:
         spec=bench_spec,
     shell:

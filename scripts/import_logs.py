@@ -10,7 +10,7 @@ sys.stderr = log = open(snakemake.log[0], "w")
 records = []
 for path in snakemake.input:
     try:
-        found = import_records(path, snakemake.wildcards.experiment)
+        found = import_records(path, snakemake.config["experiment"])
     except UserError as err:  # a log that cannot be read: its file and line, no traceback
         sys.exit(f"import failed: {err}")
     log.write(f"{path}: {len(found)} rows\n")

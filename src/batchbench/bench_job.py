@@ -8,7 +8,6 @@ and a `reason`; the record is written atomically, so a half-written file is neve
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -17,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 
 from . import host, surroundings
 from .deadline import Deadline, Interrupted, interruptible, slurm_deadline
@@ -42,7 +40,11 @@ KNOWN_FAILURES = (
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    """UTC now as datetime.now(UTC).isoformat(timespec="microseconds") writes it (without
+    importing datetime into every job)."""
+    now = time.time()
+    seconds = int(now)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((now - seconds) * 1e6):06d}+00:00"
 
 
 def classify_failure(returncode: int, stderr: str) -> tuple[str, str]:
@@ -261,26 +263,62 @@ def run_job(spec: dict, build: dict, model: dict, log, policy: dict | None = Non
     return record
 
 
+# The runner's options (name -> help); a few lines instead of argparse, an import every job pays.
+OPTIONS = {
+    "--spec": "the job as JSON",
+    "--policy": "the run policy as JSON (default: from the environment, see batchbench.policy)",
+    "--setup": "the build and model to run (JSON file)",
+    "--output": "the record to write",
+    "--log": "the job's log",
+}
+REQUIRED = ("--spec", "--setup", "--output", "--log")
+
+
+def usage() -> str:
+    return ("usage: python -m batchbench.bench_job " + " ".join(
+        f"{name} {name[2:].upper()}" if name in REQUIRED else f"[{name} {name[2:].upper()}]" for name in OPTIONS)
+        + "\n\n" + __doc__.splitlines()[0] + "\n\n" + "\n".join(f"  {n:<10} {h}" for n, h in OPTIONS.items()))
+
+
+def usage_error(message: str):
+    """Exit as argparse does on a mistake: the usage and the message on stderr, exit code 2."""
+    print(f"{usage()}\n\nerror: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_args(argv: list[str]) -> dict[str, str | None]:
+    """{option: value} of `--name VALUE` and `--name=VALUE` arguments."""
+    args: dict[str, str | None] = dict.fromkeys(OPTIONS)
+    rest = iter(argv)
+    for arg in rest:
+        if arg in ("-h", "--help"):
+            print(usage())
+            sys.exit(0)
+        name, eq, value = arg.partition("=")
+        if name not in OPTIONS:
+            usage_error(f"unrecognized argument: {arg}")
+        if not eq and (value := next(rest, None)) is None:
+            usage_error(f"{name} expects a value")
+        args[name] = value
+    if missing := [name for name in REQUIRED if args[name] is None]:
+        usage_error(f"the following arguments are required: {', '.join(missing)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", required=True, help="the job as JSON")
-    parser.add_argument("--policy", help="the run policy as JSON (default: from the environment, "
-                        "see batchbench.policy)")
-    parser.add_argument("--setup", required=True, help="the build and model to run (JSON file)")
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--log", required=True)
-    args = parser.parse_args(argv)
-    spec = json.loads(args.spec)
-    with open(args.setup) as f:
+    options = parse_args(sys.argv[1:] if argv is None else argv)
+    spec = json.loads(options["--spec"])
+    policy = options["--policy"]
+    with open(options["--setup"]) as f:
         setup = json.load(f)
     # a SIGTERM (scancel, preemption, the time limit) ends the run, not the runner: the
     # record is written and the job ends normally, so runs.parquet has the row
-    with interruptible(), open(args.log, "w") as log:
+    with interruptible(), open(options["--log"], "w") as log:
         try:
-            record = run_job(spec, setup["build"], setup["model"], log, args.policy and json.loads(args.policy))
+            record = run_job(spec, setup["build"], setup["model"], log, policy and json.loads(policy))
         except Interrupted as stop:  # SIGINT
             return 128 + stop.signum
-        write_json_atomic(args.output, record)
+        write_json_atomic(options["--output"], record)
     return 0
 
 

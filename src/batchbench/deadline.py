@@ -10,13 +10,10 @@ still written. Standard library only: every job imports this.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 
 # Room to kill llama.cpp, write the record and let Snakemake finish the job inside the limit.
 MARGIN_S = 30
@@ -53,6 +50,8 @@ def interruptible():
 def parse_slurm_duration(text: str) -> float | None:
     """Seconds of a SLURM time limit ([days-]hours:minutes:seconds, minutes:seconds, minutes);
     None for UNLIMITED, NOT_SET or anything else."""
+    import re  # only inside a SLURM job
+
     match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
     if not match:
         return None
@@ -74,13 +73,23 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.0f}-second"
 
 
-@dataclass
 class Deadline:
-    """When the scheduler ends this job (monotonic clock) and how long its limit is."""
+    """When the scheduler ends this job (monotonic clock) and how long its limit is (a plain
+    class: `dataclasses` would cost every job its import)."""
 
-    end: float | None = None      # time.monotonic() at the scheduler's end time
-    limit_s: float | None = None  # the job's time limit
-    margin_s: float = MARGIN_S
+    __slots__ = ("end", "limit_s", "margin_s")
+
+    def __init__(self, end: float | None = None, limit_s: float | None = None, margin_s: float = MARGIN_S):
+        self.end = end          # time.monotonic() at the scheduler's end time
+        self.limit_s = limit_s  # the job's time limit
+        self.margin_s = margin_s
+
+    def __repr__(self) -> str:
+        return f"Deadline(end={self.end!r}, limit_s={self.limit_s!r}, margin_s={self.margin_s!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Deadline) and (self.end, self.limit_s, self.margin_s) == (
+            other.end, other.limit_s, other.margin_s)
 
     def budget(self, timeout_s: float | None) -> tuple[float | None, bool]:
         """(seconds an attempt may run, whether the scheduler's limit is what bounds it)."""
@@ -112,6 +121,8 @@ def slurm_deadline(env: dict | None = None, margin_s: float = MARGIN_S) -> Deadl
         out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e|%l"], capture_output=True,
                              text=True, timeout=30).stdout.strip()
         end_text, limit_text = out.splitlines()[0].split("|")
+        from datetime import datetime  # only inside a SLURM job
+
         end_wall = datetime.strptime(end_text, "%Y-%m-%dT%H:%M:%S").timestamp()  # local time
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return Deadline(margin_s=margin_s)

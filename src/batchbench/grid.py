@@ -29,6 +29,23 @@ def path_segment(name: str) -> str:
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+@functools.cache  # a grid has few option sets and many jobs
+def options_slug(options: tuple[tuple[str, object], ...], extra_args: tuple[str, ...]) -> str:
+    """The options' part of a job's path: `c-auto_b-2048_ub-512`, `defaults` when none is set."""
+    parts = []
+    for key, value in options:
+        short = OPTIONS[key][1]
+        if isinstance(value, bool):
+            if value:
+                parts.append(short)
+        else:
+            parts.append(f"{short}-{value}")
+    if extra_args:
+        digest = hashlib.sha256("\0".join(extra_args).encode()).hexdigest()[:8]
+        parts.append(f"x-{digest}")
+    return "_".join(parts) or "defaults"
+
+
 @dataclass(frozen=True)
 class Job:
     model: str
@@ -50,20 +67,9 @@ class Job:
     def option_map(self) -> dict:
         return dict(self.options)
 
-    @property
+    @functools.cached_property
     def opts_slug(self) -> str:
-        parts = []
-        for key, value in self.options:
-            short = OPTIONS[key][1]
-            if isinstance(value, bool):
-                if value:
-                    parts.append(short)
-            else:
-                parts.append(f"{short}-{value}")
-        if self.extra_args:
-            digest = hashlib.sha256("\0".join(self.extra_args).encode()).hexdigest()[:8]
-            parts.append(f"x-{digest}")
-        return "_".join(parts) or "defaults"
+        return options_slug(self.options, self.extra_args)
 
     def relpath(self) -> str:
         """The job's key (paths.JOB_KEY): its path below results/<experiment>/runs/ (and

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-from pathlib import Path
 
 
 def _read(path: str) -> str | None:
     try:
-        return Path(path).read_text().strip()
+        with open(path) as f:
+            return f.read().strip()
     except OSError:
         return None
+
+
+def _which(program: str) -> str | None:
+    """shutil.which, without importing shutil into every job."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def cpu_model() -> str | None:
@@ -32,7 +39,7 @@ def mem_total_bytes() -> int | None:
 
 def gpus() -> tuple[str | None, str | None]:
     """(GPU models, driver) from nvidia-smi, where there is one."""
-    if not shutil.which("nvidia-smi"):
+    if not _which("nvidia-smi"):
         return None, None
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version",
@@ -49,7 +56,7 @@ def gpus() -> tuple[str | None, str | None]:
 def facts() -> dict:
     gpu, driver = gpus()
     return {
-        "host_name": socket.gethostname(),
+        "host_name": os.uname().nodename,  # what socket.gethostname() returns
         "host_cpu": cpu_model(),
         "host_cores": os.cpu_count(),
         "host_mem_bytes": mem_total_bytes(),

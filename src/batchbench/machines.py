@@ -109,13 +109,19 @@ def check_executor(machines: list[Machine], submitting: bool) -> None:
 
 def rule_resources(machines: list[Machine], machine_of, exclusive: bool) -> dict:
     """A rule's scheduler resources as functions of its wildcards (`machine_of` finds the job's
-    machine): only the settings some machine has, so a site's default resources stay in force
-    otherwise; slurm_extra also for an exclusive allocation."""
+    machine), or values where every machine has the same: only the settings some machine has, so
+    a site's default resources stay in force otherwise; slurm_extra also for an exclusive
+    allocation."""
     wanted = [resource for key, resource in SLURM_RESOURCES.items() if any(getattr(m, key) for m in machines)]
     if exclusive or any(m.slurm_extra for m in machines):
         wanted.append("slurm_extra")
     out = {}
     for resource in wanted:
+        values = {slurm_resources(m, exclusive)[resource] for m in machines}
+        if len(values) == 1:  # the same for every job: a value, which costs planning nothing per job
+            out[resource] = values.pop()
+            continue
+
         def value(wildcards, resource=resource):
             return slurm_resources(machine_of(wildcards), exclusive)[resource]
         out[resource] = value

@@ -9,9 +9,11 @@ empty without `machines`), `{model}`, `{build}` (file-name forms of the names), 
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 # A benchmark job: machine, model, build, option set, combination and repetition.
-JOB_KEY = "{machine}{model}/{build}/{opts}/pp{pp}_tg{tg}_b{b}_r{rep}"
+COMBINATION = "{opts}/pp{pp}_tg{tg}_b{b}_r{rep}"
+JOB_KEY = "{machine}{model}/{build}/" + COMBINATION
 
 EXPERIMENT = "results/{experiment}"
 BUILD = EXPERIMENT + "/builds/{machine}{build}.json"
@@ -49,6 +51,22 @@ def table_folder(name: str) -> str:
     if name in ("compare", "compare_summary"):
         return "comparison"
     return "machine_comparison" if name == "compare_machines" else "analysis"
+
+
+def combined(template: str) -> str:
+    """The template with a job's option set, combination and repetition as one wildcard,
+    {combination}, as the rule that runs the job names them: Snakemake builds a job's wildcards
+    into a new object at every call of its functions (priority, spec, threads, memory), so each
+    wildcard costs planning a large grid."""
+    return template.replace(COMBINATION, "{combination}")
+
+
+def bound(**fields) -> SimpleNamespace:
+    """Every template of this module with these fields filled in (see fill), for the rules of one
+    run: with the experiment filled in, Snakemake looks a file's rule up among the few whose
+    paths start like it, not among every output of every rule under results/."""
+    return SimpleNamespace(**{name: fill(value, **fields) if name.isupper() and isinstance(value, str) else value
+                              for name, value in globals().items() if not name.startswith("_")})
 
 
 def fill(template: str, **fields) -> str:

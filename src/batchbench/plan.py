@@ -11,9 +11,13 @@ from .record import SKIPPED
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
-# CPU seconds Snakemake takes to plan one benchmark job (bench/scale.py, 2-core host: 10,000 jobs
-# in about 25 s), and the grid size from which the plan says so before it starts.
-PLAN_SECONDS_PER_JOB = 0.0026
+# CPU seconds Snakemake takes to plan one benchmark job (measured on a shared 2-core host: 14 s
+# for 10,000 jobs in bench/scale.py, 135 s for 100,000), and to read the grid again when a cluster
+# job starts (1.5 s and 20 us a job: 3.3 s for 100,000); the grid size from which the plan says so
+# before it starts.
+PLAN_SECONDS_PER_JOB = 0.0014
+PARSE_SECONDS = 1.5
+PARSE_SECONDS_PER_JOB = 0.00002
 LARGE_GRID = 20000
 
 
@@ -63,12 +67,17 @@ def planning_note(study) -> str:
     """For a large grid, how long Snakemake will take to plan it and how to split it."""
     if len(study.jobs) < LARGE_GRID:
         return ""
-    minutes = len(study.jobs) * PLAN_SECONDS_PER_JOB / 60
-    return (f"{len(study.jobs)} benchmark jobs: Snakemake needs about {minutes:.0f} min of one core to plan "
-            "them, at every start (and on a cluster in every job's re-parse). To plan faster, split the "
-            "grid into experiments of fewer than "
-            f"{LARGE_GRID} jobs each (one config each, e.g. one `npl` range per `experiment`, compared "
-            "with `analysis.compare_with`).")
+    n = len(study.jobs)
+    return (f"{n} benchmark jobs: Snakemake needs about {duration(n * PLAN_SECONDS_PER_JOB)} of one core to "
+            "plan them, at every start (a cluster job's own start reads the grid again: about "
+            f"{duration(PARSE_SECONDS + n * PARSE_SECONDS_PER_JOB)}). To plan faster, split the grid into "
+            f"experiments of fewer than {LARGE_GRID} jobs each (one config each, e.g. one `npl` range per "
+            "`experiment`, compared with `analysis.compare_with`).")
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `4 min`: a rough duration in words."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def skipped_lines(study, most: int = 10) -> str:

@@ -10,7 +10,6 @@ Light on imports on purpose: the job runner imports it.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from .llama_options import OPTION_COLUMNS, SWITCHES
 from .metrics import LLAMA_REPORTED, MEASURED
@@ -85,6 +84,8 @@ def _json(value) -> str | None:
 
 
 def _time(value: str | None):
+    from datetime import datetime  # not in the job runner, which imports this module
+
     return datetime.fromisoformat(value) if value else None
 
 

@@ -74,8 +74,9 @@ class Study:
         all_jobs = expand(self.grid, [(m.name, m.dir) for m in self.models],
                           [(b.name, b.dir) for b in self.builds], seed=int(self.run.get("seed", 0)),
                           machines=[(m.name, m.dir) for m in self.machines])
-        self.jobs = self._with_sentinel([j for j in all_jobs if j.skip_reason() is None])
-        self.skipped = [j for j in all_jobs if j.skip_reason() is not None]
+        fits = [j.skip_reason() is None for j in all_jobs]
+        self.jobs = self._with_sentinel([j for j, ok in zip(all_jobs, fits, strict=True) if ok])
+        self.skipped = [j for j, ok in zip(all_jobs, fits, strict=True) if not ok]
         if all_jobs and not self.jobs:
             raise UserError(f"grid.ctx: {self.grid.get('ctx')!r} fits no combination of the grid "
                             "(every N_KV exceeds it); use a larger value or `auto`")

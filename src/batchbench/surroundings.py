@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import dataclass
 
 PRESSURE_FILES = {"cpu": "/proc/pressure/cpu", "memory": "/proc/pressure/memory"}
 
@@ -50,12 +49,18 @@ def _cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
     return ticks[7], sum(ticks[:8])
 
 
-@dataclass
 class Snapshot:
-    wall: float
-    children: resource.struct_rusage
-    pressure: dict[str, dict[str, int] | None]
-    ticks: tuple[int, int] | None
+    """The counters at one moment (a plain class: `dataclasses` would cost every job its import)."""
+
+    __slots__ = ("wall", "children", "pressure", "ticks")
+
+    def __init__(self, wall: float, children: resource.struct_rusage,
+                 pressure: dict[str, dict[str, int] | None], ticks: tuple[int, int] | None):
+        self.wall, self.children, self.pressure, self.ticks = wall, children, pressure, ticks
+
+    def __repr__(self) -> str:
+        return (f"Snapshot(wall={self.wall!r}, children={self.children!r}, pressure={self.pressure!r}, "
+                f"ticks={self.ticks!r})")
 
     @classmethod
     def take(cls, pressure_files: dict[str, str] = PRESSURE_FILES, stat: str = "/proc/stat") -> Snapshot:
@@ -95,13 +100,17 @@ def _idle_ticks(cpus: set[int] | None, path: str = "/proc/stat") -> tuple[int, i
     return (idle, total, counted) if counted else None
 
 
-@dataclass
 class Calm:
-    """The CPUs this job may use and the machine's CPU pressure at one moment."""
+    """The CPUs this job may use and the machine's CPU pressure at one moment (a plain class, as
+    Snapshot)."""
 
-    wall: float
-    idle: tuple[int, int, int] | None
-    pressure: dict[str, int] | None
+    __slots__ = ("wall", "idle", "pressure")
+
+    def __init__(self, wall: float, idle: tuple[int, int, int] | None, pressure: dict[str, int] | None):
+        self.wall, self.idle, self.pressure = wall, idle, pressure
+
+    def __repr__(self) -> str:
+        return f"Calm(wall={self.wall!r}, idle={self.idle!r}, pressure={self.pressure!r})"
 
     @classmethod
     def take(cls, cpus: set[int] | None = None, stat: str = "/proc/stat",
