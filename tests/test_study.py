@@ -101,7 +101,7 @@ def test_a_large_grid_says_how_long_planning_takes_and_how_to_split_it(default_c
     default_config["grid"].update(npp=list(range(16, 16 * 26, 16)), ntg=list(range(8, 8 * 26, 8)),
                                   npl=list(range(1, 41)))
     note = plan.planning_note(study(default_config))
-    assert note.startswith("25000 benchmark jobs: Snakemake needs about 35 s of one core to plan")
+    assert note.startswith("25000 benchmark jobs: Snakemake needs about 40 s of one core to plan")
     assert "split the grid into experiments" in note
     default_config["grid"].update(npl=list(range(1, 201)))  # 125,000 jobs
     assert "about 3 min of one core to plan" in plan.planning_note(study(default_config))

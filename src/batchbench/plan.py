@@ -11,11 +11,11 @@ from .record import SKIPPED
 # Assumed machine speeds for the plan's rough time estimate (the run measures the real ones).
 ASSUMED_FLOPS = 50e9
 ASSUMED_BANDWIDTH = 10e9
-# CPU seconds Snakemake takes to plan one benchmark job (measured on a shared 2-core host: 14 s
-# for 10,000 jobs in bench/scale.py, 135 s for 100,000), and to read the grid again when a cluster
+# CPU seconds Snakemake takes to plan one benchmark job (measured on a shared 2-core host: 15 s
+# for 10,000 jobs in bench/scale.py, 135-162 s for 100,000), and to read the grid again when a cluster
 # job starts (1.5 s and 20 us a job: 3.3 s for 100,000); the grid size from which the plan says so
 # before it starts.
-PLAN_SECONDS_PER_JOB = 0.0014
+PLAN_SECONDS_PER_JOB = 0.0016
 PARSE_SECONDS = 1.5
 PARSE_SECONDS_PER_JOB = 0.00002
 LARGE_GRID = 20000
