@@ -120,5 +120,5 @@ def test_no_wait_without_counters(monkeypatch):
 def test_wait_needs_room_for_the_threads_the_job_may_use(monkeypatch):
     monkeypatch.setattr(surroundings, "available_cpus", lambda: 2)
     one_free = [calm(0.0, 0, 0, None), calm(0.5, 50, 100, None)]  # one of two CPUs idle, no PSI
-    assert waited(one_free, threads=1, most_s=0.5)[0]["quiet"] is True  # 0.75 of one thread
+    assert waited(one_free, threads=1, most_s=0.5)[0]["quiet"] is True  # min_cpu_share of one thread
     assert waited(one_free, threads=8, most_s=0.5)[0]["quiet"] is False  # 8 asked, 2 usable: 1.5 needed
