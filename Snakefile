@@ -11,7 +11,8 @@ min_version("9.0.0")
 # thresholds the cyclic garbage collector ran every 700 allocations and walked every object held
 # (the whole DAG) a dozen times for 10,000 jobs: an eighth of the dry run's CPU time
 # (bench/scale.py). Every 50,000 it costs a quarter of that; nothing depends on when cyclic
-# garbage goes, and memory stays the same.
+# garbage goes, and memory stays the same. (It holds for the whole Snakemake process, running
+# jobs too, and for a workflow that uses this one as a module.)
 gc.set_threshold(50_000, 10, 10)
 
 

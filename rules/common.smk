@@ -8,7 +8,6 @@ from pathlib import Path
 from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.resources import Resource
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
@@ -39,7 +38,8 @@ except ImportError as err:
 
 # Where Python is told not to cache what it compiles (PYTHONDONTWRITEBYTECODE), every job would
 # compile the package's modules again (about 10 ms of CPU for each benchmark job's runner):
-# compiled once here instead, into __pycache__ beside them as Python itself would.
+# compiled once here instead, into __pycache__ beside them as Python itself would (used by a
+# job whose Python is this version; another version's job compiles as before).
 if sys.dont_write_bytecode:
     import compileall
 
@@ -207,8 +207,14 @@ def per_job(func):
 
 # Snakemake evaluates each resource of each job, constants too, through Resource.evaluate,
 # whose signature it inspects at every call (40,000 times for 10,000 jobs). It takes *args and
-# **kwargs, so its inspected parameters never change: given once, as above.
-per_job(Resource.evaluate)
+# **kwargs, so its inspected parameters never change: given once, as above. (A Snakemake without
+# it plans as before, only slower.)
+try:
+    from snakemake.resources import Resource
+
+    per_job(Resource.evaluate)
+except (ImportError, AttributeError):
+    pass
 
 
 # A benchmark job's key (paths.JOB_KEY) from its wildcards; a machine level only where machines
