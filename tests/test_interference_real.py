@@ -19,6 +19,9 @@ from batchbench.policy import DEFAULTS
 
 pytestmark = pytest.mark.real
 
+# This grid's own pressure limit (see hogged_run).
+MAX_CPU_PRESSURE = 0.5
+
 
 def spin():
     while True:
@@ -77,7 +80,7 @@ def hogged_run(tmp_path_factory):
     # This grid's jobs last tens of milliseconds, where one wakeup of another task is a large part
     # of a job: quiet attempts showed CPU pressure of 0.2-0.4 (the default limit, 0.15, is chosen
     # on jobs of half a second and more). The hog still shows in the CPU share (0.64 here).
-    config["run"]["max_cpu_pressure"] = 0.5
+    config["run"]["max_cpu_pressure"] = MAX_CPU_PRESSURE
     workdir = tmp_path_factory.mktemp("hog")
     # the build and model first, so the hog meets a benchmark, not a compiler
     snakemake(workdir, config, "--until", "bench_setup")
@@ -101,7 +104,10 @@ def test_overlapped_jobs_are_disturbed_in_their_records_and_measured_again(hogge
         span = pd.Timestamp(first["start_time"]), pd.Timestamp(first["end_time"])
         if hog.start <= span[0] and span[1] <= hog.end:  # measured entirely beside the hog
             inside += 1
-            assert first["disturbed"] and first["counters"]["cpu_share"] < DEFAULTS["min_cpu_share"], first
+            # the hog shows in the share, the pressure or both (a short attempt may keep its share)
+            counters = first["counters"]
+            assert first["disturbed"] and (counters["cpu_share"] < DEFAULTS["min_cpu_share"]
+                                           or counters["cpu_pressure_some"] > MAX_CPU_PRESSURE), first
             assert row.remeasured >= 1 and row.attempts >= 2
         again = pd.Timestamp(attempts[1]["start_time"]) if len(attempts) > 1 else None
         if again is not None and hog.said_again and span[1] <= hog.said_again <= again:
