@@ -115,9 +115,11 @@ def test_sigint_mid_grid_then_rerun_keeps_every_result(default_config, tmp_path)
     output = proc.communicate(timeout=120)[0]
     # a job cut off by the interrupt is measured again, even if its record had just appeared
     kept = {p: p.stat().st_mtime_ns for p in records(tmp_path, "sigint")}
-    for cut in interrupted_outputs(output):
+    cut_off = interrupted_outputs(output)
+    for cut in cut_off:
         kept.pop(tmp_path / cut, None)
-    assert 3 <= len(kept) < 16
+    # three records were written; with --cores 2 at most two jobs were in flight when cut
+    assert len(cut_off) <= 2 and 1 <= len(kept) < 16, output
     snakemake(tmp_path, config)
     df = runs(tmp_path, "sigint")
     assert len(df) == 16 and (df["status"] == "ok").all()
