@@ -90,7 +90,7 @@ wildcard_constraints:
     # the machine's folder with its slash (a wildcard only where machines are configured)
     machine="|".join(re.escape(m.path) for m in STUDY.machines) or "(?:)",
     # a benchmark job's option set, combination and repetition (paths.combined)
-    combination=r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*/pp\d+_tg\d+_b\d+_r\d+",
+    combination=paths.combination_pattern(),
 
 
 ANALYSIS = config["analysis"]
@@ -217,17 +217,13 @@ except (ImportError, AttributeError):
     pass
 
 
-# A benchmark job's key (paths.JOB_KEY) from its wildcards; a machine level only where machines
-# are configured.
-if STUDY.machine_axis:
+# A benchmark job's key (paths.JOB_KEY) as its rule's wildcards name it; {machine} only where
+# machines are configured (filled in empty above otherwise).
+BENCH_KEY = paths.combined(paths.JOB_KEY)
 
-    def bench_key(w):
-        return f"{w.machine}{w.model}/{w.build}/{w.combination}"
 
-else:
-
-    def bench_key(w):
-        return f"{w.model}/{w.build}/{w.combination}"
+def bench_key(wildcards):
+    return BENCH_KEY.format_map(wildcards)
 
 
 def bench_job(wildcards):

@@ -14,6 +14,8 @@ from types import SimpleNamespace
 # A benchmark job: machine, model, build, option set, combination and repetition.
 COMBINATION = "{opts}/pp{pp}_tg{tg}_b{b}_r{rep}"
 JOB_KEY = "{machine}{model}/{build}/" + COMBINATION
+# an option set's folder: option slugs joined by "_" (grid.options_slug)
+OPTS_PATTERN = r"[A-Za-z0-9.+=-]+(_[A-Za-z0-9.+=-]+)*"
 
 EXPERIMENT = "results/{experiment}"
 BUILD = EXPERIMENT + "/builds/{machine}{build}.json"
@@ -59,6 +61,18 @@ def combined(template: str) -> str:
     into a new object at every call of its functions (priority, spec, threads, memory), so each
     wildcard costs planning a large grid."""
     return template.replace(COMBINATION, "{combination}")
+
+
+def combination_pattern() -> str:
+    """The regex of the {combination} wildcard (see combined)."""
+    number = r"\d+"
+    return pattern(COMBINATION, opts=OPTS_PATTERN, pp=number, tg=number, b=number, rep=number)
+
+
+def pattern(template: str, **fields: str) -> str:
+    """A regex of the template: its fields as these regexes, the rest of it literal."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return "".join(fields[part] if i % 2 else re.escape(part) for i, part in enumerate(parts))
 
 
 def bound(**fields) -> SimpleNamespace:
