@@ -98,7 +98,7 @@ def rule_saturation(data: pd.DataFrame, column: str, share: float) -> float:
     """The saturation rule of the analysis (smallest B whose doubling gains less than `share`),
     per PP and TG; the median over the groups where it is reached."""
     points = [saturation_point(group.groupby("b")[column].first(), share)[0]
-              for _, group in data.groupby(["pp", "tg"])]
+              for _, group in data.groupby(["pp", "tg"])[["b", column]]]
     points = [p for p in points if np.isfinite(p)]
     return float(np.median(points)) if points else np.nan
 

@@ -167,12 +167,13 @@ def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     the job measured it again and every attempt was disturbed."""
     if "disturbed" not in ok or ok.empty:
         return pd.Series([""] * len(table), dtype=object)
-    marked = ok.assign(_d=ok["disturbed"].eq(True),
-                       _why=ok["disturbed_reason"].map(lambda v: v if isinstance(v, str) else ""))
+    disturbed = ok["disturbed"].eq(True)
+    reason = ok["disturbed_reason"].astype(object)
+    reason = reason.where(reason.map(type).eq(str), "")
+    # the reason of the first disturbed repetition (null on the others, which `first` skips)
+    marked = ok.assign(_d=disturbed, _why=reason.where(disturbed))
     groups = marked.groupby(SERIES + COMBINATION, dropna=False, sort=True)
-    count, first = groups["_d"].sum(), groups.apply(lambda g: next(iter(g.loc[g["_d"], "_why"]), ""),
-                                                    include_groups=False)
-    reps = groups.size()
+    count, first, reps = groups["_d"].sum(), groups["_why"].first().fillna(""), groups.size()
     return pd.Series([f"disturbed ({int(n)} of {int(r)} repetitions): {why}" if n else ""
                       for n, r, why in zip(count, reps, first, strict=True)], dtype=object)
 
@@ -218,24 +219,25 @@ def outlier_points(log_b: np.ndarray, log_y: np.ndarray, factor: float, slower: 
 def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
     """Per combination, why it is an outlier of its series (model, build, options, PP, TG)
     across B ('' when it is not): its per-step decode time T_TG/TG or its S_PP."""
-    reasons = pd.Series("", index=table.index, dtype=object)
-    metrics = (("step", "T_TG/TG", lambda g: g["t_tg"] / g["tg"], 1000, "ms", 1),
-               ("s_pp", "S_PP", lambda g: g["s_pp"], 1, "t/s", -1))
-    for _, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False):
-        group = group.sort_values("b")
-        for _name, label, value, scale, unit, slower in metrics:
-            y = value(group).astype(float)
-            usable = (y > 0) & np.isfinite(y) & (group["b"] > 0)
-            if usable.sum() < OUTLIER_MIN_POINTS:
+    reasons = [""] * len(table)
+    b = table["b"].to_numpy(float)
+    metrics = (("T_TG/TG", table["t_tg"].to_numpy(float) / table["tg"].to_numpy(float), 1000, "ms", 1),
+               ("S_PP", table["s_pp"].to_numpy(float), 1, "t/s", -1))
+    # the positions of each series' rows, by B (plain arrays: a group's frame costs more than its fit)
+    for rows in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False).indices.values():
+        rows = rows[np.argsort(b[rows], kind="stable")]
+        for label, values, scale, unit, slower in metrics:
+            y = values[rows]
+            with np.errstate(invalid="ignore"):
+                usable = rows[(y > 0) & np.isfinite(y) & (b[rows] > 0)]
+            if len(usable) < OUTLIER_MIN_POINTS:
                 continue
-            g, y = group[usable], y[usable]
-            for i, ratio in outlier_points(np.log2(g["b"].to_numpy(float)), np.log(y.to_numpy()), factor,
-                                             slower).items():
-                index = g.index[i]
-                note = (f"outlier: {label} {y.iloc[i] * scale:.4g} {unit} at B={g['b'].iloc[i]} is {ratio:.2f}x "
+            for i, ratio in outlier_points(np.log2(b[usable]), np.log(values[usable]), factor, slower).items():
+                row = usable[i]
+                note = (f"outlier: {label} {values[row] * scale:.4g} {unit} at B={int(b[row])} is {ratio:.2f}x "
                         f"what its series' other B values predict")
-                reasons[index] = f"{reasons[index]}; {note}" if reasons[index] else note
-    return reasons
+                reasons[row] = f"{reasons[row]}; {note}" if reasons[row] else note
+    return pd.Series(reasons, index=table.index, dtype=object)
 
 
 def prompt_tokens(table: pd.DataFrame) -> pd.Series:

@@ -10,15 +10,23 @@ from .combinations import COMBINATION, SERIES
 
 
 def pareto_front(throughput: pd.Series, latency: pd.Series) -> pd.Series:
-    """Whether each point is on the frontier: no other point is as fast with less latency."""
-    on = []
-    for i in throughput.index:
-        if not (np.isfinite(throughput[i]) and np.isfinite(latency[i])):
-            on.append(False)
-            continue
-        dominated = ((throughput >= throughput[i]) & (latency <= latency[i])
-                     & ((throughput > throughput[i]) | (latency < latency[i])))
-        on.append(not dominated.any())
+    """Whether each point is on the frontier: no other point is as fast with less latency (or
+    faster with no more). One sweep from the fastest down, instead of comparing every pair."""
+    t, lat = throughput.to_numpy(float), latency.to_numpy(float)
+    on = np.zeros(len(t), dtype=bool)
+    known = np.flatnonzero(~np.isnan(t) & ~np.isnan(lat))
+    order = known[np.lexsort((lat[known], -t[known]))]  # fastest first, then least latency
+    faster_best = np.inf  # the least latency among the points strictly faster than this one
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and t[order[end]] == t[order[start]]:
+            end += 1
+        tied = order[start:end]
+        least = lat[tied[0]]  # no point as fast has less latency than it
+        on[tied] = (lat[tied] == least) & (least < faster_best) & np.isfinite(t[tied]) & np.isfinite(lat[tied])
+        faster_best = min(faster_best, least)
+        start = end
     return pd.Series(on, index=throughput.index)
 
 

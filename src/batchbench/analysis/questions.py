@@ -78,28 +78,25 @@ def regime(step_growth: float, tolerance: float) -> str:
 def generation_scaling(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Q4: per series, PP and TG, each B against B = 1: T_TG ratio beside the ideal B, S_TG ratio,
     parallel efficiency; and how T_TG grew from the previous B (sub-linear, linear, super-linear)."""
-    rows = []
-    for key, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
-        group = group.sort_values("b")
-        base = group[group["b"] == 1]
-        t1 = base["t_tg"].iloc[0] if len(base) else np.nan
-        s1 = base["s_tg"].iloc[0] if len(base) else np.nan
-        previous = None
-        for row in group.itertuples():
-            step = np.nan
-            if previous is not None and previous.t_tg > 0:
-                step = (row.t_tg / previous.t_tg) / (row.b / previous.b)
-            rows.append({**dict(zip(SERIES + ["pp", "tg"], key, strict=False)), "b": row.b, "t_tg": row.t_tg,
-                         "s_tg": row.s_tg, "s": row.s, "ideal_ratio": float(row.b),
-                         "t_tg_ratio": row.t_tg / t1, "s_tg_ratio": row.s_tg / s1,
-                         "efficiency": row.s_tg / (row.b * s1),
-                         "step_growth": step, "regime": regime(step, thresholds.saturation_share),
-                         "valid": row.valid,
-                         "note": "" if len(base) else "no B = 1 row: no baseline for the ratios"})
-            previous = row
-    return pd.DataFrame(rows, columns=SERIES + ["pp", "tg", "b", "t_tg", "s_tg", "s", "ideal_ratio",
-                                                "t_tg_ratio", "s_tg_ratio", "efficiency", "step_growth",
-                                                "regime", "valid", "note"])
+    keys = SERIES + ["pp", "tg"]
+    columns = keys + ["b", "t_tg", "s_tg", "s", "ideal_ratio", "t_tg_ratio", "s_tg_ratio", "efficiency",
+                      "step_growth", "regime", "valid", "note"]
+    out = table[keys + ["b", "t_tg", "s_tg", "s", "valid"]].sort_values(keys + ["b"], kind="stable")
+    out = out.reset_index(drop=True).astype({"pp": "int64", "tg": "int64", "b": "int64"})
+    groups = out.assign(_base=out["b"].eq(1), _t1=out["t_tg"].where(out["b"].eq(1)),
+                        _s1=out["s_tg"].where(out["b"].eq(1))).groupby(keys, dropna=False, sort=False)
+    has_base = groups["_base"].transform("any").astype(bool)
+    t1, s1 = groups["_t1"].transform("first"), groups["_s1"].transform("first")
+    previous_t, previous_b = groups["t_tg"].shift(1), groups["b"].shift(1)
+    out["ideal_ratio"] = out["b"].astype(float)
+    out["t_tg_ratio"] = out["t_tg"] / t1
+    out["s_tg_ratio"] = out["s_tg"] / s1
+    out["efficiency"] = out["s_tg"] / (out["b"] * s1)
+    # growth of the step time from the previous B over growth in proportion to B
+    out["step_growth"] = ((out["t_tg"] / previous_t) / (out["b"] / previous_b)).where(previous_t > 0)
+    out["regime"] = [regime(step, thresholds.saturation_share) for step in out["step_growth"]]
+    out["note"] = np.where(has_base, "", "no B = 1 row: no baseline for the ratios")
+    return out[columns]
 
 
 def saturation_point(by_b: pd.Series, share: float) -> tuple[float, str]:
@@ -123,9 +120,10 @@ def saturation_point(by_b: pd.Series, share: float) -> tuple[float, str]:
 def saturation(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Q4, Q5: per series, PP and TG, the saturation point of S_TG and of S."""
     rows = []
-    for key, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True):
+    for key, group in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=True)[["b", "s_tg", "s"]]:
         for metric in ("s_tg", "s"):
-            b, why = saturation_point(group.set_index("b")[metric], thresholds.saturation_share)
+            b, why = saturation_point(pd.Series(group[metric].to_numpy(), index=group["b"].to_numpy()),
+                                      thresholds.saturation_share)
             rows.append({**dict(zip(SERIES + ["pp", "tg"], key, strict=False)), "metric": metric,
                          "saturation_b": b, "share": thresholds.saturation_share, "why": why})
     return pd.DataFrame(rows, columns=SERIES + ["pp", "tg", "metric", "saturation_b", "share", "why"])

@@ -60,16 +60,12 @@ def context_trends(effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for metric, axis in TRENDS:
         held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
-        falls = rises = groups = 0
-        for _, group in effects.groupby(SERIES + held, dropna=False):
-            if group[axis].nunique() < 2:
-                continue
-            ordered = group.sort_values(axis)
-            groups += 1
-            falls += bool(ordered[metric].iloc[-1] < ordered[metric].iloc[0])
-            rises += bool(ordered[metric].iloc[-1] > ordered[metric].iloc[0])
+        ordered = effects.sort_values(axis, kind="stable").groupby(SERIES + held, dropna=False)
+        several = ordered[axis].nunique() >= 2
+        smallest, largest = ordered[metric].first(skipna=False), ordered[metric].last(skipna=False)
         rows.append({"metric": metric, "axis": axis, "held": " and ".join(h.upper() for h in held),
-                     "falls": falls, "rises": rises, "groups": groups})
+                     "falls": int((several & (largest < smallest)).sum()),
+                     "rises": int((several & (largest > smallest)).sum()), "groups": int(several.sum())})
     return pd.DataFrame(rows, columns=["metric", "axis", "held", "falls", "rises", "groups"])
 
 
