@@ -118,8 +118,8 @@ def test_sigint_mid_grid_then_rerun_keeps_every_result(default_config, tmp_path)
     cut_off = interrupted_outputs(output)
     for cut in cut_off:
         kept.pop(tmp_path / cut, None)
-    # three records were written; with --cores 2 at most two jobs were in flight when cut
-    assert len(cut_off) <= 2 and 1 <= len(kept) < 16, output
+    # at least three records were written; with --cores 2 at most two jobs were in flight when cut
+    assert len(set(cut_off)) <= 2 and 1 <= len(kept) < 16, output
     snakemake(tmp_path, config)
     df = runs(tmp_path, "sigint")
     assert len(df) == 16 and (df["status"] == "ok").all()

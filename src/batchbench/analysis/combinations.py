@@ -168,8 +168,7 @@ def disturbed_flags(ok: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
     if "disturbed" not in ok or ok.empty:
         return pd.Series([""] * len(table), dtype=object)
     disturbed = ok["disturbed"].eq(True)
-    reason = ok["disturbed_reason"].astype(object)
-    reason = reason.where(reason.map(type).eq(str), "")
+    reason = ok["disturbed_reason"].map(lambda v: v if isinstance(v, str) else "")
     # the reason of the first disturbed repetition (null on the others, which `first` skips)
     marked = ok.assign(_d=disturbed, _why=reason.where(disturbed))
     groups = marked.groupby(SERIES + COMBINATION, dropna=False, sort=True)
@@ -221,15 +220,15 @@ def outliers(table: pd.DataFrame, factor: float) -> pd.Series:
     across B ('' when it is not): its per-step decode time T_TG/TG or its S_PP."""
     reasons = [""] * len(table)
     b = table["b"].to_numpy(float)
-    metrics = (("T_TG/TG", table["t_tg"].to_numpy(float) / table["tg"].to_numpy(float), 1000, "ms", 1),
-               ("S_PP", table["s_pp"].to_numpy(float), 1, "t/s", -1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # TG = 0 (an imported row): no step time
+        step = table["t_tg"].to_numpy(float) / table["tg"].to_numpy(float)
+    metrics = (("T_TG/TG", step, 1000, "ms", 1), ("S_PP", table["s_pp"].to_numpy(float), 1, "t/s", -1))
     # the positions of each series' rows, by B (plain arrays: a group's frame costs more than its fit)
     for rows in table.groupby(SERIES + ["pp", "tg"], dropna=False, sort=False).indices.values():
         rows = rows[np.argsort(b[rows], kind="stable")]
         for label, values, scale, unit, slower in metrics:
             y = values[rows]
-            with np.errstate(invalid="ignore"):
-                usable = rows[(y > 0) & np.isfinite(y) & (b[rows] > 0)]
+            usable = rows[(y > 0) & np.isfinite(y) & (b[rows] > 0)]
             if len(usable) < OUTLIER_MIN_POINTS:
                 continue
             for i, ratio in outlier_points(np.log2(b[usable]), np.log(values[usable]), factor, slower).items():

@@ -11,22 +11,19 @@ from .combinations import COMBINATION, SERIES
 
 def pareto_front(throughput: pd.Series, latency: pd.Series) -> pd.Series:
     """Whether each point is on the frontier: no other point is as fast with less latency (or
-    faster with no more). One sweep from the fastest down, instead of comparing every pair."""
+    faster with no more). One pass from the fastest down, instead of comparing every pair."""
     t, lat = throughput.to_numpy(float), latency.to_numpy(float)
-    on = np.zeros(len(t), dtype=bool)
     known = np.flatnonzero(~np.isnan(t) & ~np.isnan(lat))
-    order = known[np.lexsort((lat[known], -t[known]))]  # fastest first, then least latency
-    faster_best = np.inf  # the least latency among the points strictly faster than this one
-    start = 0
-    while start < len(order):
-        end = start
-        while end < len(order) and t[order[end]] == t[order[start]]:
-            end += 1
-        tied = order[start:end]
-        least = lat[tied[0]]  # no point as fast has less latency than it
-        on[tied] = (lat[tied] == least) & (least < faster_best) & np.isfinite(t[tied]) & np.isfinite(lat[tied])
-        faster_best = min(faster_best, least)
-        start = end
+    order = known[np.lexsort((lat[known], -t[known]))]  # fastest first; among ties, least latency first
+    t_sorted, lat_sorted = t[order], lat[order]
+    tie_start = np.ones(len(order), dtype=bool)
+    tie_start[1:] = t_sorted[1:] != t_sorted[:-1]
+    tie = np.cumsum(tie_start) - 1
+    least = lat_sorted[tie_start]  # each tie's least latency
+    least_faster = np.r_[np.inf, np.minimum.accumulate(least)[:-1]]  # among the strictly faster points
+    on = np.zeros(len(t), dtype=bool)
+    on[order] = ((lat_sorted == least[tie]) & (least[tie] < least_faster[tie])
+                 & np.isfinite(t_sorted) & np.isfinite(lat_sorted))
     return pd.Series(on, index=throughput.index)
 
 

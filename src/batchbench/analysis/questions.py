@@ -82,10 +82,12 @@ def generation_scaling(table: pd.DataFrame, thresholds: Thresholds = DEFAULT_THR
     columns = keys + ["b", "t_tg", "s_tg", "s", "ideal_ratio", "t_tg_ratio", "s_tg_ratio", "efficiency",
                       "step_growth", "regime", "valid", "note"]
     out = table[keys + ["b", "t_tg", "s_tg", "s", "valid"]].sort_values(keys + ["b"], kind="stable")
+    # 64-bit integers in the table whatever runs.parquet stored (its int32 would change the schema)
     out = out.reset_index(drop=True).astype({"pp": "int64", "tg": "int64", "b": "int64"})
     groups = out.assign(_base=out["b"].eq(1), _t1=out["t_tg"].where(out["b"].eq(1)),
                         _s1=out["s_tg"].where(out["b"].eq(1))).groupby(keys, dropna=False, sort=False)
     has_base = groups["_base"].transform("any").astype(bool)
+    # the B = 1 row's (a series has one row per B)
     t1, s1 = groups["_t1"].transform("first"), groups["_s1"].transform("first")
     previous_t, previous_b = groups["t_tg"].shift(1), groups["b"].shift(1)
     out["ideal_ratio"] = out["b"].astype(float)

@@ -60,9 +60,10 @@ def context_trends(effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for metric, axis in TRENDS:
         held = ["b", "tg"] if axis == "pp" else ["b", "pp"]
-        ordered = effects.sort_values(axis, kind="stable").groupby(SERIES + held, dropna=False)
-        several = ordered[axis].nunique() >= 2
-        smallest, largest = ordered[metric].first(skipna=False), ordered[metric].last(skipna=False)
+        groups = effects.sort_values(axis, kind="stable").groupby(SERIES + held, dropna=False)
+        several = groups[axis].nunique() >= 2
+        # the metric at the smallest and the largest value of the axis
+        smallest, largest = groups[metric].first(skipna=False), groups[metric].last(skipna=False)
         rows.append({"metric": metric, "axis": axis, "held": " and ".join(h.upper() for h in held),
                      "falls": int((several & (largest < smallest)).sum()),
                      "rises": int((several & (largest > smallest)).sum()), "groups": int(several.sum())})
