@@ -81,7 +81,7 @@ def test_a_jobs_path_is_the_rules_job_key():
     """The grid names a job by the template the rules match its files with (paths.JOB_KEY)."""
     import re
 
-    from batchbench.paths import JOB_KEY, RUN
+    from batchbench.paths import JOB_KEY, RUN, combination_pattern
 
     job = Job("m", "b", 128, 256, 4, 2, (("batch", 2048),), model_dir="m", build_dir="b", machine_dir="genoa")
     fields = {"machine": r"(?:[^/]+/)?"}
@@ -90,3 +90,5 @@ def test_a_jobs_path_is_the_rules_job_key():
         "machine": "genoa/", "model": "m", "build": "b", "opts": "b-2048",
         "pp": "128", "tg": "256", "b": "4", "rep": "2"}
     assert RUN.endswith(f"/runs/{JOB_KEY}.json")
+    # the rules' {combination} wildcard matches the job's option set, combination and repetition
+    assert re.fullmatch(combination_pattern(), job.relpath().removeprefix("genoa/m/b/"))

@@ -64,15 +64,10 @@ def combined(template: str) -> str:
 
 
 def combination_pattern() -> str:
-    """The regex of the {combination} wildcard (see combined)."""
+    """The regex of the {combination} wildcard (see combined): the template's fields filled in
+    with their regexes (its literal text, `/pp`, `_tg`, ..., means itself in a regex)."""
     number = r"\d+"
-    return pattern(COMBINATION, opts=OPTS_PATTERN, pp=number, tg=number, b=number, rep=number)
-
-
-def pattern(template: str, **fields: str) -> str:
-    """A regex of the template: its fields as these regexes, the rest of it literal."""
-    parts = re.split(r"\{(\w+)\}", template)
-    return "".join(fields[part] if i % 2 else re.escape(part) for i, part in enumerate(parts))
+    return fill(COMBINATION, opts=OPTS_PATTERN, pp=number, tg=number, b=number, rep=number)
 
 
 def bound(**fields) -> SimpleNamespace:
